@@ -1,0 +1,45 @@
+package matrix
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Secret holds a bearer credential (access, refresh or login token) or a password.
+// Every way of printing it redacts it, so a secret cannot leak through an error
+// string, a log line or a %v by accident; Reveal is the one deliberate way out.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's value. Call it only where the value must leave the
+// process on purpose: a request body, an Authorization header, the keyring, or
+// output the user explicitly asked for.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s == "" }
+
+// String redacts the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString redacts the value for %#v.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// Format redacts the value for every verb, including %s, %q, %x and %v.
+func (s Secret) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'q':
+		fmt.Fprintf(f, "%q", s.String())
+	default:
+		fmt.Fprint(f, s.String())
+	}
+}
+
+// LogValue redacts the value in structured logs.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
