@@ -1,0 +1,426 @@
+package keystore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"mxauth/matrix"
+)
+
+const (
+	indexName     = "accounts.json"
+	indexLockName = "index.lock"
+	indexVersion  = 1
+)
+
+// Account is one signed-in session as the index records it. Nothing here is secret.
+type Account struct {
+	UserID      string    `json:"user_id"`
+	DeviceID    string    `json:"device_id"`
+	Homeserver  string    `json:"homeserver"` // client-server API base URL
+	DisplayName string    `json:"display_name,omitempty"`
+	AddedAt     time.Time `json:"added_at"`
+	LastUsedAt  time.Time `json:"last_used_at,omitempty"`
+	SignedOut   bool      `json:"signed_out,omitempty"`    // state the session engine reported
+	NeedsSignIn bool      `json:"needs_sign_in,omitempty"` // state the session engine reported
+}
+
+// Key is the account's keyring identity.
+func (a Account) Key() matrix.AccountKey {
+	return matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+}
+
+// PendingRemoval marks a keyring item being deleted. It is written before the
+// item is deleted and cleared after, so a run that stopped in between is
+// finished by Repair: keyring items cannot be listed, only looked up by key.
+type PendingRemoval struct {
+	UserID   string    `json:"user_id"`
+	DeviceID string    `json:"device_id"`
+	Since    time.Time `json:"since"`
+	// Replaced: the account signed in again on another device and only the old
+	// device's item goes; otherwise the whole account is being removed.
+	Replaced bool `json:"replaced,omitempty"`
+}
+
+func (p PendingRemoval) key() matrix.AccountKey {
+	return matrix.AccountKey{UserID: p.UserID, DeviceID: p.DeviceID}
+}
+
+// indexFile is accounts.json.
+type indexFile struct {
+	Version         int              `json:"version"`
+	Default         string           `json:"default,omitempty"`
+	Accounts        []Account        `json:"accounts"`
+	PendingRemovals []PendingRemoval `json:"pending_removals,omitempty"`
+}
+
+func (x *indexFile) find(userID string) int {
+	return slices.IndexFunc(x.Accounts, func(a Account) bool { return a.UserID == userID })
+}
+
+func (x *indexFile) addPending(p PendingRemoval) {
+	for _, q := range x.PendingRemovals {
+		if q.key() == p.key() {
+			return
+		}
+	}
+	x.PendingRemovals = append(x.PendingRemovals, p)
+}
+
+func (x *indexFile) dropPending(k matrix.AccountKey) {
+	x.PendingRemovals = slices.DeleteFunc(x.PendingRemovals, func(p PendingRemoval) bool { return p.key() == k })
+}
+
+func (x *indexFile) clone() indexFile {
+	c := *x
+	c.Accounts = slices.Clone(x.Accounts)
+	c.PendingRemovals = slices.Clone(x.PendingRemovals)
+	return c
+}
+
+// ErrUnknownAccount is wrapped by errors about a user ID the index does not list.
+var ErrUnknownAccount = errors.New("no such account")
+
+// errNoChange lets an update skip the write.
+var errNoChange = errors.New("no change")
+
+// readIndex reads accounts.json; a missing file is an empty index.
+func (s *Store) readIndex() (indexFile, error) {
+	path := s.IndexPath()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return indexFile{Version: indexVersion}, nil
+	}
+	if err != nil {
+		return indexFile{}, fmt.Errorf("keystore: read the account index %s: %w", path, err)
+	}
+	var x indexFile
+	corrupt := func(why string) error {
+		return &Error{Kind: KindCorrupt, Op: "read the account index", Path: path, Err: errors.New(why)}
+	}
+	if err := json.Unmarshal(data, &x); err != nil {
+		// The decoder's text is about a non-secret file, so it may be shown.
+		return indexFile{}, corrupt(err.Error())
+	}
+	switch {
+	case x.Version == 0:
+		return indexFile{}, corrupt("no format version")
+	case x.Version > indexVersion:
+		return indexFile{}, corrupt(fmt.Sprintf("format version %d is newer than this mxauth understands (%d)", x.Version, indexVersion))
+	}
+	for _, a := range x.Accounts {
+		if a.UserID == "" || a.DeviceID == "" {
+			return indexFile{}, corrupt("an account without user or device ID")
+		}
+	}
+	return x, nil
+}
+
+// update re-reads the index under the index lock (other processes may have
+// changed it), applies fn and writes the result atomically.
+func (s *Store) update(fn func(*indexFile) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensureDir(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.lockTimeout)
+	defer cancel()
+	lockPath := filepath.Join(s.dir, indexLockName)
+	l, err := lockFile(ctx, lockPath)
+	if err != nil {
+		if errors.Is(err, errLockBusy) {
+			return fmt.Errorf("keystore: the account index is locked by another mxauth process (%s): %w", lockPath, ErrLockTimeout)
+		}
+		return fmt.Errorf("keystore: lock the account index: %w", err)
+	}
+	defer l.unlock()
+
+	x, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	if err := fn(&x); err != nil {
+		if errors.Is(err, errNoChange) {
+			s.idx = x
+			return nil
+		}
+		return err
+	}
+	if err := s.writeIndex(x); err != nil {
+		return err
+	}
+	s.idx = x
+	return nil
+}
+
+// ensureDir creates Dir private to the user, and tightens it if it was not.
+func (s *Store) ensureDir() error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("keystore: create %s: %w", s.dir, err)
+	}
+	if runtime.GOOS != "windows" {
+		if fi, err := os.Stat(s.dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(s.dir, 0o700); err != nil {
+				return fmt.Errorf("keystore: make %s private: %w", s.dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// writeIndex replaces accounts.json atomically: a temporary file in the same
+// directory, flushed, renamed over the old one, then the directory flushed so
+// the rename itself survives a crash.
+func (s *Store) writeIndex(x indexFile) (err error) {
+	x.Version = indexVersion
+	if x.Accounts == nil {
+		x.Accounts = []Account{}
+	}
+	data, err := json.MarshalIndent(x, "", "  ")
+	if err != nil {
+		return fmt.Errorf("keystore: encode the account index: %w", err)
+	}
+	data = append(data, '\n')
+	path := s.IndexPath()
+	tmp, err := os.CreateTemp(s.dir, ".accounts-*.tmp") // mode 0600
+	if err != nil {
+		return fmt.Errorf("keystore: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+		return fmt.Errorf("keystore: write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("keystore: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("keystore: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("keystore: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("keystore: write %s: %w", path, err)
+	}
+	syncDir(s.dir)
+	return nil
+}
+
+func syncDir(dir string) {
+	if runtime.GOOS == "windows" {
+		return // directories cannot be opened for flushing there
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// Reload re-reads the index, picking up other processes' changes.
+func (s *Store) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	s.idx = x
+	return nil
+}
+
+// Accounts lists the accounts as last read or written (see Reload).
+func (s *Store) Accounts() []Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.idx.Accounts)
+}
+
+// Account finds an account by user ID.
+func (s *Store) Account(userID string) (Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.idx.find(userID); i >= 0 {
+		return s.idx.Accounts[i], true
+	}
+	return Account{}, false
+}
+
+// Default is the account marked default, or the only account.
+func (s *Store) Default() (Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idx.Default != "" {
+		if i := s.idx.find(s.idx.Default); i >= 0 {
+			return s.idx.Accounts[i], true
+		}
+	}
+	if len(s.idx.Accounts) == 1 {
+		return s.idx.Accounts[0], true
+	}
+	return Account{}, false
+}
+
+// SetDefault marks the account used when a command names none.
+func (s *Store) SetDefault(userID string) error {
+	return s.update(func(x *indexFile) error {
+		if x.find(userID) < 0 {
+			return fmt.Errorf("keystore: set default: %s: %w", userID, ErrUnknownAccount)
+		}
+		x.Default = userID
+		return nil
+	})
+}
+
+// PutAccount adds the account or updates the one with the same user ID. When
+// the device changes, the old device's keyring item is marked for removal and
+// Repair deletes it. Save the tokens before adding a new account, so the index
+// never lists an account whose secrets were never written.
+func (s *Store) PutAccount(a Account) error {
+	if a.UserID == "" || a.DeviceID == "" {
+		return errors.New("keystore: an account needs a user ID and a device ID")
+	}
+	now := time.Now().UTC()
+	return s.update(func(x *indexFile) error {
+		i := x.find(a.UserID)
+		if i < 0 {
+			if a.AddedAt.IsZero() {
+				a.AddedAt = now
+			}
+			x.Accounts = append(x.Accounts, a)
+			x.dropPending(a.Key())
+			return nil
+		}
+		old := x.Accounts[i]
+		if a.AddedAt.IsZero() {
+			a.AddedAt = old.AddedAt
+		}
+		if old.DeviceID != a.DeviceID {
+			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true})
+		}
+		x.dropPending(a.Key())
+		x.Accounts[i] = a
+		return nil
+	})
+}
+
+// PendingRemovals lists keyring items whose removal has not finished.
+func (s *Store) PendingRemovals() []PendingRemoval {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.idx.PendingRemovals)
+}
+
+// RemoveAccount deletes the account's keyring item, then its index entry. A
+// marker written first lets Repair finish the job if this run stops between
+// the two, or if the keyring cannot be reached now (the account then stays
+// listed and the error says why).
+func (s *Store) RemoveAccount(ctx context.Context, userID string) error {
+	var acct Account
+	err := s.update(func(x *indexFile) error {
+		i := x.find(userID)
+		if i < 0 {
+			return fmt.Errorf("keystore: remove %s: %w", userID, ErrUnknownAccount)
+		}
+		acct = x.Accounts[i]
+		x.addPending(PendingRemoval{UserID: acct.UserID, DeviceID: acct.DeviceID, Since: time.Now().UTC()})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.deleteItem(ctx, "remove account", acct.Key()); err != nil {
+		if k, _ := KindOf(err); k != KindNotFound {
+			return err
+		}
+	}
+	return s.update(func(x *indexFile) error {
+		x.removeAccount(acct.Key())
+		x.dropPending(acct.Key())
+		return nil
+	})
+}
+
+// removeAccount drops the entry for k (only if it still has that device) and
+// a default pointing at it.
+func (x *indexFile) removeAccount(k matrix.AccountKey) {
+	x.Accounts = slices.DeleteFunc(x.Accounts, func(a Account) bool { return a.Key() == k })
+	if x.Default == k.UserID && x.find(k.UserID) < 0 {
+		x.Default = ""
+	}
+}
+
+// Repair finishes removals an earlier run left half done and reports accounts
+// whose keyring item is missing or damaged. Every finding becomes a note for
+// the user; the error is for an index or keyring that cannot be used at all.
+func (s *Store) Repair(ctx context.Context) (notes []string, err error) {
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	for _, p := range s.PendingRemovals() {
+		derr := s.deleteItem(ctx, "finish removing", p.key())
+		if k, _ := KindOf(derr); derr != nil && k != KindNotFound {
+			if p.Replaced {
+				notes = append(notes, fmt.Sprintf("%s: could not delete the keyring item of the old device %s yet: %v", p.UserID, p.DeviceID, derr))
+			} else {
+				notes = append(notes, fmt.Sprintf("%s (device %s): could not finish removing the account: %v", p.UserID, p.DeviceID, derr))
+			}
+			if isStoreProblem(derr) {
+				return notes, derr
+			}
+			continue
+		}
+		if err := s.update(func(x *indexFile) error {
+			if !p.Replaced {
+				x.removeAccount(p.key())
+			}
+			x.dropPending(p.key())
+			return nil
+		}); err != nil {
+			return notes, err
+		}
+		if p.Replaced {
+			notes = append(notes, fmt.Sprintf("%s: deleted the keyring item of the old device %s", p.UserID, p.DeviceID))
+		} else {
+			notes = append(notes, fmt.Sprintf("%s (device %s): finished removing the account, which an earlier run had started", p.UserID, p.DeviceID))
+		}
+	}
+
+	for _, a := range s.Accounts() {
+		if a.SignedOut {
+			continue
+		}
+		_, lerr := s.LoadTokens(ctx, a.Key())
+		switch k, _ := KindOf(lerr); {
+		case lerr == nil:
+		case k == KindNotFound:
+			notes = append(notes, fmt.Sprintf("%s (device %s): its tokens are missing from %s; sign in again", a.UserID, a.DeviceID, s.BackendName()))
+		case k == KindCorrupt:
+			notes = append(notes, fmt.Sprintf("%s (device %s): its keyring item is damaged; sign in again", a.UserID, a.DeviceID))
+		default:
+			notes = append(notes, fmt.Sprintf("%s (device %s): could not check its tokens: %v", a.UserID, a.DeviceID, lerr))
+			if isStoreProblem(lerr) {
+				return notes, lerr
+			}
+		}
+	}
+	return notes, nil
+}
+
+func isStoreProblem(err error) bool {
+	var p matrix.StoreProblem
+	return errors.As(err, &p) && p.StoreUnavailable()
+}

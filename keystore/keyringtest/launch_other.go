@@ -1,0 +1,28 @@
+//go:build !(linux || freebsd || openbsd || netbsd || dragonfly)
+
+package keyringtest
+
+import "runtime"
+
+type impl struct{}
+
+func launch(Options) (*Keyring, error) {
+	return nil, errorf("%w: not on %s", ErrNotInstalled, runtime.GOOS)
+}
+
+// Lock is not available on this platform.
+func (k *Keyring) Lock() error { return errorf("%w", ErrNotInstalled) }
+
+// Unlock is not available on this platform.
+func (k *Keyring) Unlock() error { return errorf("%w", ErrNotInstalled) }
+
+// Stop does nothing on this platform.
+func (k *Keyring) Stop() {}
+
+// DaemonLog is empty on this platform.
+func (k *Keyring) DaemonLog() string { return "" }
+
+// SearchItems is not available on this platform.
+func (k *Keyring) SearchItems(map[string]string) ([]string, error) {
+	return nil, errorf("%w", ErrNotInstalled)
+}
