@@ -1,0 +1,308 @@
+// Package dendritetest builds and runs a real Dendrite homeserver as a separate process on
+// loopback, for tests that must meet software nobody here wrote.
+//
+// Dendrite is pinned by the nested module in ../dendrite and built from there with `go build`, so
+// it is never linked into mxauth. The binaries are cached in the user cache dir and reused.
+package dendritetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Version is the Dendrite release the nested module pins.
+const Version = "v0.15.2"
+
+// EnvRequire makes a missing toolchain or a failed build a test failure instead of a skip.
+const EnvRequire = "MXAUTH_REAL_HOMESERVER"
+
+// Captured before any test rewrites HOME or XDG_* (the keyring tests do), so the build keeps
+// using the real module and build caches.
+var (
+	buildEnv    = os.Environ()
+	cacheBase   = userCacheDir()
+	buildOnce   sync.Once
+	builtDir    string
+	buildErr    error
+	buildTook   time.Duration
+	sharedToken = "mxauth-test-shared-secret"
+)
+
+func userCacheDir() string {
+	if d := os.Getenv("MXAUTH_DENDRITE_CACHE"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "mxauth-cache")
+	}
+	return filepath.Join(d, "mxauth")
+}
+
+// moduleDir is the nested module that pins Dendrite, found next to this source file.
+func moduleDir() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("cannot locate the dendrite module directory")
+	}
+	dir := filepath.Join(filepath.Dir(file), "..", "dendrite")
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		return "", fmt.Errorf("dendrite module not found at %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// Build compiles dendrite, generate-config and generate-keys once per cache dir and returns the
+// directory holding them and how long this call spent building (0 when cached).
+func Build() (dir string, took time.Duration, err error) {
+	buildOnce.Do(func() {
+		builtDir = filepath.Join(cacheBase, "dendrite-"+Version)
+		names := []string{"dendrite", "generate-config", "generate-keys"}
+		missing := false
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(builtDir, n)); err != nil {
+				missing = true
+			}
+		}
+		if !missing {
+			return
+		}
+		src, err := moduleDir()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if err := os.MkdirAll(builtDir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		start := time.Now()
+		args := []string{"build", "-o", builtDir + string(os.PathSeparator)}
+		for _, n := range names {
+			args = append(args, "github.com/element-hq/dendrite/cmd/"+n)
+		}
+		cmd := exec.Command("go", args...)
+		cmd.Dir = src
+		cmd.Env = buildEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building dendrite: %v\n%s", err, out)
+			return
+		}
+		buildTook = time.Since(start)
+	})
+	return builtDir, buildTook, buildErr
+}
+
+// Options tune the server for a test.
+type Options struct {
+	// RateLimitThreshold is how many authenticated requests per device Dendrite allows within
+	// RateLimitCooloff before answering 429 (0 disables rate limiting).
+	RateLimitThreshold int
+	RateLimitCooloff   time.Duration
+}
+
+// Server is a running Dendrite.
+type Server struct {
+	URL        string // base URL, http://127.0.0.1:PORT
+	ServerName string // 127.0.0.1:PORT, so user IDs are @name:127.0.0.1:PORT
+	Dir        string
+	cmd        *exec.Cmd
+	done       chan struct{}
+	logPath    string
+}
+
+// Start builds (or reuses) the binaries, writes keys and a config into a fresh directory, and
+// starts Dendrite on a free loopback port. Stop ends it.
+func Start(opt Options) (*Server, error) {
+	bin, _, err := Build()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "mxauth-dendrite-")
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := startIn(bin, dir, opt)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+	}
+	os.RemoveAll(dir)
+	return nil, lastErr
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startIn(bin, dir string, opt Options) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("127.0.0.1:%d", port)
+	base := "http://" + name
+	keyPath := filepath.Join(dir, "matrix_key.pem")
+	if _, err := os.Stat(keyPath); err != nil {
+		if out, err := exec.Command(filepath.Join(bin, "generate-keys"), "--private-key", keyPath).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("generate-keys: %v: %s", err, out)
+		}
+	}
+	cfg, err := exec.Command(filepath.Join(bin, "generate-config"), "-ci", "-dir", dir, "-server", name).Output()
+	if err != nil {
+		return nil, fmt.Errorf("generate-config: %v", err)
+	}
+	conf := string(cfg)
+	conf = strings.Replace(conf, "private_key: matrix_key.pem", "private_key: "+keyPath, 1)
+	conf = strings.Replace(conf, `well_known_client_name: ""`, fmt.Sprintf("well_known_client_name: %q", base), 1)
+	conf = strings.Replace(conf, "registration_disabled: false", "registration_disabled: true", 1)
+	conf = strings.Replace(conf, "registration_shared_secret: complement", "registration_shared_secret: "+sharedToken, 1)
+	conf = strings.Replace(conf, "disable_federation: false", "disable_federation: true", 1)
+	if opt.RateLimitThreshold > 0 {
+		cooloff := opt.RateLimitCooloff
+		if cooloff == 0 {
+			cooloff = time.Second
+		}
+		conf = strings.Replace(conf, "rate_limiting:\n    enabled: false\n    threshold: 5\n    cooloff_ms: 500",
+			fmt.Sprintf("rate_limiting:\n    enabled: true\n    threshold: %d\n    cooloff_ms: %d", opt.RateLimitThreshold, cooloff.Milliseconds()), 1)
+	}
+	confPath := filepath.Join(dir, "dendrite.yaml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "stdout.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(bin, "dendrite"), "-config", confPath, "-http-bind-address", name)
+	cmd.Dir = dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// Its own process group, so Stop can end it and anything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	s := &Server{URL: base, ServerName: name, Dir: dir, cmd: cmd, done: make(chan struct{}), logPath: logPath}
+	go func() { cmd.Wait(); logFile.Close(); close(s.done) }()
+	if err := s.waitReady(60 * time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("dendrite exited during start-up: %s", s.logTail())
+		default:
+		}
+		resp, err := http.Get(s.URL + "/_matrix/client/versions")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("dendrite did not answer within %s: %s", limit, s.logTail())
+}
+
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(s.logPath)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Stop ends the server by its process group and removes its directory.
+func (s *Server) Stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	pid := s.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-s.done
+	}
+	os.RemoveAll(s.Dir)
+}
+
+// Register creates a user through Dendrite's shared-secret registration endpoint and returns
+// the full user ID.
+func (s *Server) Register(ctx context.Context, localpart, password string) (string, error) {
+	nonceURL := s.URL + "/_synapse/admin/v1/register"
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, nonceURL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	var n struct {
+		Nonce string `json:"nonce"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	if err != nil || n.Nonce == "" {
+		return "", fmt.Errorf("registration nonce: %v", err)
+	}
+	mac := hmac.New(sha1.New, []byte(sharedToken))
+	mac.Write([]byte(n.Nonce + "\x00" + localpart + "\x00" + password + "\x00notadmin"))
+	body, _ := json.Marshal(map[string]any{
+		"nonce": n.Nonce, "username": localpart, "password": password, "admin": false,
+		"mac": hex.EncodeToString(mac.Sum(nil)),
+	})
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, nonceURL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		UserID string `json:"user_id"`
+		Error  string `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("register %s: HTTP %d %s", localpart, resp.StatusCode, out.Error)
+	}
+	if out.UserID == "" {
+		out.UserID = "@" + localpart + ":" + s.ServerName
+	}
+	return out.UserID, nil
+}
