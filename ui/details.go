@@ -1,0 +1,392 @@
+package ui
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"mxauth/matrix"
+)
+
+// revealFor is how long a revealed access token stays on screen.
+const revealFor = 10 * time.Second
+
+type (
+	serverInfoMsg struct {
+		seq    int
+		userID string
+		info   ServerInfo
+		err    error
+	}
+	devicesMsg struct {
+		seq     int
+		userID  string
+		devices []matrix.Device
+		err     error
+	}
+	accessTokenMsg struct {
+		seq    int
+		userID string
+		token  matrix.Secret
+		err    error
+	}
+	deleteDeviceMsg struct {
+		userID, deviceID string
+		err              error
+	}
+)
+
+// detailsScreen shows one account in full, its server and its devices.
+type detailsScreen struct {
+	seq    int
+	userID string
+
+	info        *ServerInfo
+	infoErr     string
+	infoLoading bool
+
+	devices    []matrix.Device
+	devErr     string
+	devLoading bool
+	devCursor  int
+	deleting   bool
+
+	revealed      matrix.Secret
+	revealUntil   time.Time
+	revealLoading bool
+	revealErr     string
+
+	note string
+}
+
+func (d *detailsScreen) hide() {
+	d.revealed, d.revealUntil = "", time.Time{}
+}
+
+// tick hides a revealed token once its time is up.
+func (d *detailsScreen) tick(now time.Time) {
+	if !d.revealed.IsZero() && !now.Before(d.revealUntil) {
+		d.hide()
+	}
+}
+
+func (m *model) openDetails(userID string) tea.Cmd {
+	m.details = detailsScreen{seq: m.nextSeq(), userID: userID, infoLoading: true, devLoading: true}
+	m.screen = screenDetails
+	m.showHelp = false
+	return tea.Batch(m.serverInfoCmd(), m.devicesCmd())
+}
+
+func (m *model) serverInfoCmd() tea.Cmd {
+	seq, u, b := m.details.seq, m.details.userID, m.b
+	return m.call(func(ctx context.Context) tea.Msg {
+		info, err := b.ServerInfo(ctx, u)
+		return serverInfoMsg{seq, u, info, err}
+	})
+}
+
+func (m *model) devicesCmd() tea.Cmd {
+	seq, u, b := m.details.seq, m.details.userID, m.b
+	m.details.devLoading = true
+	return m.call(func(ctx context.Context) tea.Msg {
+		ds, err := b.Devices(ctx, u)
+		return devicesMsg{seq, u, ds, err}
+	})
+}
+
+func (m *model) deleteDeviceCmd(userID, deviceID string, auth *matrix.AuthData) tea.Cmd {
+	b := m.b
+	m.details.deleting = true
+	return m.call(func(ctx context.Context) tea.Msg {
+		return deleteDeviceMsg{userID, deviceID, b.DeleteDevice(ctx, userID, deviceID, auth)}
+	})
+}
+
+func (m *model) detailsKey(k tea.KeyPressMsg) tea.Cmd {
+	d := &m.details
+	km := m.keys
+	switch {
+	case key.Matches(k, km.Back):
+		d.hide()
+		m.screen = screenHome
+		m.showHelp = false
+	case key.Matches(k, km.Quit):
+		return tea.Quit
+	case key.Matches(k, km.Help):
+		m.showHelp = !m.showHelp
+	case key.Matches(k, km.Reveal):
+		if !d.revealed.IsZero() {
+			d.hide()
+			return nil
+		}
+		if d.revealLoading {
+			return nil
+		}
+		d.revealLoading, d.revealErr = true, ""
+		seq, u, b := d.seq, d.userID, m.b
+		return m.call(func(ctx context.Context) tea.Msg {
+			t, err := b.AccessToken(ctx, u)
+			return accessTokenMsg{seq, u, t, err}
+		})
+	case key.Matches(k, km.Refresh):
+		return m.refreshCmd(d.userID)
+	case key.Matches(k, km.Up):
+		if d.devCursor > 0 {
+			d.devCursor--
+		}
+	case key.Matches(k, km.Down):
+		if d.devCursor < len(d.devices)-1 {
+			d.devCursor++
+		}
+	case key.Matches(k, km.Token):
+		if a, ok := m.account(d.userID); ok {
+			return m.openToken(a)
+		}
+	case key.Matches(k, km.DeleteDevice):
+		if d.deleting || d.devCursor >= len(d.devices) {
+			return nil
+		}
+		dev := d.devices[d.devCursor]
+		if a, ok := m.account(d.userID); ok && a.DeviceID == dev.DeviceID {
+			d.note = "That is this session's own device: sign out with x on the accounts screen."
+			return nil
+		}
+		d.note = ""
+		m.confirm = &confirmDialog{kind: confirmDeleteDevice, userID: d.userID, deviceID: dev.DeviceID, label: dev.DisplayName}
+	}
+	return nil
+}
+
+func (m *model) detailsResult(msg tea.Msg) tea.Cmd {
+	d := &m.details
+	switch msg := msg.(type) {
+	case serverInfoMsg:
+		if msg.seq != d.seq {
+			return nil
+		}
+		d.infoLoading = false
+		if msg.err != nil {
+			d.infoErr = describe(msg.err)
+			return nil
+		}
+		info := msg.info
+		d.info = &info
+	case devicesMsg:
+		if msg.seq != d.seq {
+			return nil
+		}
+		d.devLoading = false
+		if msg.err != nil {
+			d.devErr = describe(msg.err)
+			return nil
+		}
+		d.devErr = ""
+		d.devices = msg.devices
+		if d.devCursor >= len(d.devices) {
+			d.devCursor = max(0, len(d.devices)-1)
+		}
+	case accessTokenMsg:
+		if msg.seq != d.seq {
+			return nil
+		}
+		d.revealLoading = false
+		if msg.err != nil {
+			d.revealErr = describe(msg.err)
+			return nil
+		}
+		d.revealed = msg.token
+		d.revealUntil = m.now().Add(revealFor)
+	case deleteDeviceMsg:
+		return m.deleteDeviceDone(msg)
+	}
+	return nil
+}
+
+func (m *model) deleteDeviceDone(msg deleteDeviceMsg) tea.Cmd {
+	d := &m.details
+	d.deleting = false
+	if ch, ok := matrix.AsUIA(msg.err); ok {
+		m.confirm = nil
+		m.openOrUpdateModal(modalDeleteDevice, msg.userID, msg.deviceID, ch)
+		return nil
+	}
+	if msg.err != nil {
+		text := "Could not delete the device: " + describe(msg.err)
+		switch {
+		case m.modal != nil:
+			m.modal.busy, m.modal.errText = false, text
+		case m.confirm != nil:
+			m.confirm.busy, m.confirm.err = false, text
+		default:
+			m.setStatus(text, false)
+		}
+		return nil
+	}
+	m.modal, m.confirm = nil, nil
+	m.setStatus("deleted device "+clean(msg.deviceID), true)
+	if m.screen == screenDetails && d.userID == msg.userID {
+		return m.devicesCmd()
+	}
+	return nil
+}
+
+// lifetimeStart guesses when the current access token was issued, for the
+// progress bar: the last refresh when known, else when the deadline first showed up.
+func (m *model) lifetimeStart(a AccountView) time.Time {
+	st := a.Status
+	if !st.LastRefresh.IsZero() && st.LastRefresh.Before(st.ExpiresAt) {
+		return st.LastRefresh
+	}
+	if seen, ok := m.lastExpiry[a.UserID]; ok && seen.expiresAt.Equal(st.ExpiresAt) {
+		return seen.seenAt
+	}
+	return m.now()
+}
+
+func (m *model) detailsView(w, h int) string {
+	d := &m.details
+	s := m.styles
+	a, ok := m.account(d.userID)
+	if !ok {
+		return "  " + s.Muted.Render("This account is no longer in the list. esc goes back.")
+	}
+	now := m.now()
+	row := func(label, value string) string {
+		return "  " + s.Label.Render(padRight(label, 14)) + value
+	}
+	var lines []string
+	title := "  " + s.UserID.Render(clean(a.UserID))
+	if a.DisplayName != "" {
+		title += s.Muted.Render(" (" + clean(a.DisplayName) + ")")
+	}
+	lines = append(lines, title)
+	state, stStyle := m.stateText(a.Status, now)
+	lines = append(lines, row("State", stStyle.Render(state)))
+	lines = append(lines, row("Device", clean(a.DeviceID)))
+	lines = append(lines, row("Homeserver", clean(a.Homeserver)))
+
+	tok := s.Muted.Render(mask) + s.Muted.Render("  v reveals")
+	switch {
+	case d.revealLoading:
+		tok = m.spin.View() + " fetching…"
+	case !d.revealed.IsZero():
+		// Shown only because the user pressed v; it hides itself.
+		tok = s.Secret.Render(d.revealed.Reveal()) + s.Muted.Render("  hides in "+countdown(d.revealUntil.Sub(now)))
+	case d.revealErr != "":
+		tok = s.Error.Render(d.revealErr)
+	}
+	lines = append(lines, truncate(row("Access token", tok), w))
+
+	if exp := a.Status.ExpiresAt; !exp.IsZero() {
+		left := exp.Sub(now)
+		start := m.lifetimeStart(a)
+		pct := 0.0
+		if total := exp.Sub(start); total > 0 && left > 0 {
+			pct = float64(left) / float64(total)
+		}
+		bar := m.bar
+		bar.SetWidth(min(30, max(10, w-44)))
+		text := "expired"
+		if left > 0 {
+			text = "in " + countdown(left)
+		}
+		lines = append(lines, row("Expires", bar.ViewAs(min(1, pct))+" "+text+s.Muted.Render(" · "+exp.In(now.Location()).Format("15:04:05"))))
+	} else {
+		lines = append(lines, row("Expires", "never"))
+	}
+	refresh := "no"
+	if a.Status.HasRefreshToken {
+		refresh = "yes"
+	}
+	if t := a.Status.LastRefresh; !t.IsZero() {
+		refresh += " · last " + m.clock(t)
+	}
+	if t := a.Status.NextRefresh; !t.IsZero() {
+		refresh += " · next " + m.clock(t)
+	}
+	lines = append(lines, truncate(row("Refresh token", refresh), w))
+
+	switch {
+	case d.infoLoading:
+		lines = append(lines, row("Server", m.spin.View()+" asking the server…"))
+	case d.infoErr != "":
+		lines = append(lines, row("Server", s.Error.Render(d.infoErr)))
+	case d.info != nil:
+		versions, supports := serverSummary(*d.info)
+		lines = append(lines, truncate(row("Versions", versions), w), truncate(row("Supports", supports), w))
+		if d.info.Note != "" {
+			lines = append(lines, truncate(row("", s.Muted.Render(clean(d.info.Note))), w))
+		}
+	}
+	if d.note != "" {
+		lines = append(lines, "  "+s.Warn.Render(truncate(d.note, w-4)))
+	}
+	lines = append(lines, "")
+	lines = append(lines, m.devicesView(w, h-len(lines), a)...)
+	return strings.Join(lines, "\n")
+}
+
+func serverSummary(info ServerInfo) (versions, supports string) {
+	versions = "unknown"
+	if n := len(info.Versions); n > 0 {
+		versions = clean(info.Versions[0])
+		if n > 1 {
+			versions += " – " + clean(info.Versions[n-1]) + " (" + itoa(n) + " versions)"
+		}
+	}
+	yn := func(b bool) string {
+		if b {
+			return "✓"
+		}
+		return "✗"
+	}
+	return versions, "refresh tokens " + yn(info.RefreshTokens) + " · login tokens " + yn(info.GetLoginToken)
+}
+
+func (m *model) devicesView(w, h int, a AccountView) []string {
+	d := &m.details
+	s := m.styles
+	head := "  " + s.Section.Render("Devices")
+	switch {
+	case d.devLoading && len(d.devices) == 0:
+		return []string{head + " " + m.spin.View()}
+	case d.devErr != "":
+		return []string{head, "  " + s.Error.Render(truncate(d.devErr, w-4))}
+	}
+	head += s.Muted.Render(" (" + itoa(len(d.devices)) + ")")
+	if d.deleting {
+		head += " " + m.spin.View() + " deleting…"
+	}
+	out := []string{head}
+	room := max(1, h-1)
+	start := 0
+	if d.devCursor >= room {
+		start = d.devCursor - room + 1
+	}
+	for i := start; i < len(d.devices) && i < start+room; i++ {
+		dev := d.devices[i]
+		marker := "  "
+		if i == d.devCursor {
+			marker = s.Selected.Render("▸ ")
+		}
+		line := "  " + marker + padRight(clean(dev.DeviceID), 12) + " " + clean(dev.DisplayName)
+		if dev.DeviceID == a.DeviceID {
+			line += s.OK.Render(" (this session)")
+		}
+		var seen []string
+		if dev.LastSeenTS != nil && *dev.LastSeenTS > 0 {
+			seen = append(seen, time.UnixMilli(*dev.LastSeenTS).In(m.now().Location()).Format("2006-01-02 15:04"))
+		}
+		if dev.LastSeenIP != "" {
+			seen = append(seen, clean(dev.LastSeenIP))
+		}
+		if len(seen) > 0 {
+			line += s.Muted.Render(" · seen " + strings.Join(seen, " "))
+		}
+		out = append(out, truncate(line, w))
+	}
+	return out
+}

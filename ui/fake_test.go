@@ -1,0 +1,288 @@
+package ui
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+
+	"mxauth/matrix"
+)
+
+// t0 is the pinned clock every test starts from.
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeBackend records calls and answers with whatever the test set.
+type fakeBackend struct {
+	mu sync.Mutex
+
+	accounts []AccountView
+	events   chan matrix.Event
+	store    string
+	demo     *DemoInfo
+
+	resolve  func(input string) (string, error)
+	login    func(p LoginParams) (AccountView, error)
+	logins   []LoginParams
+	resolved []string
+
+	refreshErr error
+	refreshed  []string
+	signOutErr error
+	signedOut  []string
+
+	info     ServerInfo
+	infoErr  error
+	token    matrix.Secret
+	tokenErr error
+	devices  []matrix.Device
+
+	deleteDevice func(auth *matrix.AuthData) error
+	deleteAuths  []*matrix.AuthData
+
+	check    LoginTokenCheck
+	checkErr error
+	mint     func(auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error)
+	mintAuth []*matrix.AuthData
+
+	panicStore bool
+}
+
+func newFake() *fakeBackend {
+	return &fakeBackend{
+		store:  "Secret Service",
+		events: make(chan matrix.Event, 8),
+		resolve: func(input string) (string, error) {
+			return "https://matrix.example.org", nil
+		},
+		info:  ServerInfo{Versions: []string{"r0.6.1", "v1.1", "v1.12"}, RefreshTokens: true, GetLoginToken: true},
+		token: "syt_secret_access_token_value",
+		check: LoginTokenCheck{Supported: true, Path: "/_matrix/client/v1/login/get_token"},
+	}
+}
+
+func (f *fakeBackend) Accounts() []AccountView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]AccountView(nil), f.accounts...)
+}
+
+func (f *fakeBackend) Events() <-chan matrix.Event { return f.events }
+
+func (f *fakeBackend) Resolve(_ context.Context, input string) (string, error) {
+	f.mu.Lock()
+	f.resolved = append(f.resolved, input)
+	f.mu.Unlock()
+	return f.resolve(input)
+}
+
+func (f *fakeBackend) Login(_ context.Context, p LoginParams) (AccountView, error) {
+	f.mu.Lock()
+	f.logins = append(f.logins, p)
+	fn := f.login
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(p)
+	}
+	a := AccountView{UserID: "@alice:example.org", DeviceID: "NEWDEV", Homeserver: p.Homeserver,
+		Status: matrix.Status{State: matrix.StateActive}}
+	f.mu.Lock()
+	f.accounts = append(f.accounts, a)
+	f.mu.Unlock()
+	return a, nil
+}
+
+func (f *fakeBackend) Refresh(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refreshed = append(f.refreshed, userID)
+	return f.refreshErr
+}
+
+func (f *fakeBackend) SignOut(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signedOut = append(f.signedOut, userID)
+	return f.signOutErr
+}
+
+func (f *fakeBackend) ServerInfo(context.Context, string) (ServerInfo, error) {
+	return f.info, f.infoErr
+}
+
+func (f *fakeBackend) AccessToken(context.Context, string) (matrix.Secret, error) {
+	return f.token, f.tokenErr
+}
+
+func (f *fakeBackend) Devices(context.Context, string) ([]matrix.Device, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]matrix.Device(nil), f.devices...), nil
+}
+
+func (f *fakeBackend) DeleteDevice(_ context.Context, _, _ string, auth *matrix.AuthData) error {
+	f.mu.Lock()
+	f.deleteAuths = append(f.deleteAuths, auth)
+	fn := f.deleteDevice
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(auth)
+}
+
+func (f *fakeBackend) CheckLoginToken(context.Context, string) (LoginTokenCheck, error) {
+	return f.check, f.checkErr
+}
+
+func (f *fakeBackend) MintLoginToken(_ context.Context, _ string, auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error) {
+	f.mu.Lock()
+	f.mintAuth = append(f.mintAuth, auth)
+	fn := f.mint
+	f.mu.Unlock()
+	return fn(auth)
+}
+
+func (f *fakeBackend) FallbackURL(_, stage, session string) string {
+	return "https://matrix.example.org/_matrix/client/v3/auth/" + stage + "/fallback/web?session=" + session
+}
+
+func (f *fakeBackend) StoreName() string {
+	if f.panicStore {
+		panic("store name exploded")
+	}
+	return f.store
+}
+
+func (f *fakeBackend) Demo() *DemoInfo { return f.demo }
+
+// testModel builds a model at 80x24 with a pinned clock.
+func testModel(t *testing.T, f *fakeBackend) (*model, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: t0}
+	m := newModel(context.Background(), f, RunOptions{Hostname: "testhost", Now: clk.Now})
+	m.tick = func() tea.Cmd { return nil } // tests deliver ticks themselves
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	return m, clk
+}
+
+// drain runs cmd and feeds every message it produces back into the model,
+// as the program would. Commands that do not answer in time (the event
+// wait) are dropped, and spinner frames are not fed back, so tests only
+// see the backend's answers. It returns every message seen.
+func drain(m *model, cmd tea.Cmd) []tea.Msg {
+	var seen []tea.Msg
+	queue := []tea.Cmd{cmd}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		ch := make(chan tea.Msg, 1)
+		go func() { ch <- c() }()
+		var msg tea.Msg
+		select {
+		case msg = <-ch:
+		case <-time.After(2 * time.Second):
+			continue
+		}
+		switch msg := msg.(type) {
+		case nil:
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+		case spinner.TickMsg:
+		case tea.QuitMsg:
+			seen = append(seen, msg) // the program would stop here
+		default:
+			seen = append(seen, msg)
+			_, next := m.Update(msg)
+			queue = append(queue, next)
+		}
+	}
+	return seen
+}
+
+// kp builds a key press the way the terminal reports it.
+func kp(s string) tea.KeyPressMsg {
+	switch s {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "ctrl+c":
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	case "space":
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	}
+	r := []rune(s)[0]
+	return tea.KeyPressMsg{Code: r, Text: s}
+}
+
+// press sends keys one by one and runs what each returns.
+func press(m *model, keys ...string) []tea.Msg {
+	var seen []tea.Msg
+	for _, k := range keys {
+		_, cmd := m.Update(kp(k))
+		seen = append(seen, drain(m, cmd)...)
+	}
+	return seen
+}
+
+// typeText types s into whatever has focus.
+func typeText(m *model, s string) {
+	for _, r := range s {
+		_, cmd := m.Update(tea.KeyPressMsg{Code: r, Text: string(r)})
+		drain(m, cmd)
+	}
+}
+
+// tick advances the clock and delivers the 1 Hz tick.
+func tick(m *model, clk *fakeClock, d time.Duration) []tea.Msg {
+	clk.Advance(d)
+	_, cmd := m.Update(tickMsg{})
+	return drain(m, cmd)
+}
+
+func content(m *model) string { return m.View().Content }
+
+func sampleAccounts() []AccountView {
+	return []AccountView{
+		{UserID: "@alice:example.org", DeviceID: "ALICEDEV", Homeserver: "https://matrix.example.org", DisplayName: "Alice",
+			IsDefault: true,
+			Status: matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(4*time.Minute + 12*time.Second),
+				HasRefreshToken: true, LastRefresh: t0.Add(-time.Minute), NextRefresh: t0.Add(3 * time.Minute)}},
+		{UserID: "@bob:example.org", DeviceID: "BOBDEV", Homeserver: "https://matrix.example.org",
+			Status: matrix.Status{State: matrix.StateNeedsSignIn}},
+		{UserID: "@carol:other.example", DeviceID: "CAROLDEV", Homeserver: "https://other.example",
+			Status: matrix.Status{State: matrix.StateNonExpiring}},
+	}
+}

@@ -1,0 +1,153 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"mxauth/matrix"
+)
+
+// ansiTruncate cuts styled text to w cells, marking the cut with an ellipsis.
+func ansiTruncate(s string, w int) string {
+	return ansi.Truncate(s, w, "…")
+}
+
+// countdown renders a remaining duration the way a person reads it.
+func countdown(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	s := int64((d + time.Second - 1) / time.Second) // round up: never show 0s while time is left
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm %02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh %02dm", s/3600, (s%3600)/60)
+	default:
+		return fmt.Sprintf("%dd %dh", s/86400, (s%86400)/3600)
+	}
+}
+
+// seconds renders a short wait in whole seconds, rounded up.
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// mask stands in for a secret that is not shown.
+const mask = "••••••••••••••••"
+
+// describe turns an error from the backend into one short sentence for the
+// screen. Server text is sanitised; tokens never appear in these errors.
+func describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	var sp matrix.StoreProblem
+	switch {
+	case errors.As(err, &sp) && sp.StoreUnavailable():
+		return "the keyring is locked or unavailable: " + clean(err.Error())
+	case matrix.IsLimitExceeded(err):
+		if d, ok := matrix.RetryAfter(err); ok {
+			return fmt.Sprintf("rate limited, try again in %ds", seconds(d))
+		}
+		return "rate limited, try again shortly"
+	case matrix.IsUserLocked(err):
+		return "this account is locked by the server administrator"
+	case matrix.IsUserDeactivated(err):
+		return "this account has been deactivated"
+	case matrix.IsSoftLogout(err), matrix.IsUnknownToken(err):
+		return "the session has ended: sign in again"
+	case matrix.IsUnsupported(err):
+		return "the server does not support this"
+	case matrix.IsTransient(err):
+		return "cannot reach the server right now (" + clean(err.Error()) + ")"
+	}
+	var me *matrix.Error
+	if errors.As(err, &me) && me.Message != "" {
+		return clean(me.Message)
+	}
+	return clean(err.Error())
+}
+
+// clean makes untrusted text safe and short enough for one line.
+func clean(s string) string {
+	s = matrix.Sanitize(s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:199]) + "…"
+	}
+	return s
+}
+
+// stateText is an account's state in words, with its live countdown.
+func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Style) {
+	s := m.styles
+	switch st.State {
+	case matrix.StateActive:
+		if st.ExpiresAt.IsZero() {
+			return "● active", s.OK
+		}
+		left := st.ExpiresAt.Sub(now)
+		if left <= 0 {
+			return "● active · token expired, refreshing soon", s.Warn
+		}
+		return "● active · expires in " + countdown(left), s.OK
+	case matrix.StateRefreshing:
+		return "◌ refreshing…", s.Busy
+	case matrix.StateRetrying:
+		t := "◌ retrying"
+		if !st.RetryAt.IsZero() {
+			t += " in " + countdown(st.RetryAt.Sub(now))
+		}
+		if st.Problem != "" {
+			t += " · " + clean(st.Problem)
+		}
+		return t, s.Warn
+	case matrix.StateNeedsSignIn:
+		return "✗ sign in again (press s)", s.Bad
+	case matrix.StateSignedOut:
+		return "✗ signed out", s.Muted
+	case matrix.StateLocked:
+		return "✗ locked by the server administrator", s.Bad
+	case matrix.StateStoreProblem:
+		t := "✗ keyring problem"
+		if st.Problem != "" {
+			t += ": " + clean(st.Problem)
+		}
+		return t, s.Bad
+	case matrix.StateExpiring:
+		if st.ExpiresAt.IsZero() {
+			return "● expires, sign in again before then", s.Warn
+		}
+		if !st.ExpiresAt.After(now) {
+			return "✗ expired, sign in again (press s)", s.Bad
+		}
+		return "● expires at " + st.ExpiresAt.In(now.Location()).Format("15:04") +
+			" (in " + countdown(st.ExpiresAt.Sub(now)) + "), sign in again before then", s.Warn
+	case matrix.StateNonExpiring:
+		return "● active · token does not expire", s.OK
+	}
+	return "? " + st.State.String(), s.Muted
+}
+
+// canSignInAgain says whether the password form makes sense for an account.
+func canSignInAgain(st matrix.State) bool {
+	switch st {
+	case matrix.StateNeedsSignIn, matrix.StateSignedOut, matrix.StateExpiring:
+		return true
+	}
+	return false
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,464 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"mxauth/matrix"
+)
+
+const (
+	fieldHomeserver = iota
+	fieldUser
+	fieldPassword
+	fieldDevice
+	fieldCount
+)
+
+// loginErr classifies why a sign-in failed, so tests and the view agree on it.
+type loginErr int
+
+const (
+	errNone loginErr = iota
+	errValidation
+	errWrongPassword
+	errDeactivated
+	errLocked
+	errRateLimited
+	errUnreachable
+	errDiscovery
+	errUnsupported
+	errKeyring
+	errOther
+)
+
+type (
+	resolveDoneMsg struct {
+		seq     int
+		input   string
+		baseURL string
+		err     error
+	}
+	loginDoneMsg struct {
+		seq        int
+		input      string // what was resolved, if anything
+		baseURL    string
+		resolveErr error
+		acct       AccountView
+		err        error
+	}
+)
+
+// loginForm is the add-account and sign-in-again screen.
+type loginForm struct {
+	inputs   [fieldCount]textinput.Model
+	focus    int
+	reauth   *AccountView // set when signing an existing account in again
+	busy     bool         // signing in: the form is locked
+	busyText string
+	// resolving: discovery started on leaving the homeserver field; the form
+	// stays editable meanwhile.
+	resolving  bool
+	resolveSeq int
+	// resolvedFor is the homeserver text whose base URL is known, so submit
+	// does not run discovery twice.
+	resolvedFor string
+	resolvedURL string
+	errText     string
+	errKind     loginErr
+	errField    int
+	retryAt     time.Time // rate limited until then
+	seq         int
+	hostname    string
+}
+
+func newLoginForm(st Styles, hostname string) loginForm {
+	f := loginForm{hostname: hostname}
+	placeholders := [fieldCount]string{
+		"matrix.example.org or @you:example.org", "your user name", "", "mxauth on " + hostOr(hostname),
+	}
+	for i := range f.inputs {
+		in := textinput.New()
+		in.Prompt = ""
+		in.Placeholder = placeholders[i]
+		in.CharLimit = 256
+		in.SetStyles(st.Input)
+		in.SetVirtualCursor(true)
+		f.inputs[i] = in
+	}
+	f.inputs[fieldPassword].EchoMode = textinput.EchoPassword
+	f.inputs[fieldPassword].EchoCharacter = '•'
+	return f
+}
+
+func hostOr(h string) string {
+	if h == "" {
+		return "this computer"
+	}
+	return h
+}
+
+func (f *loginForm) title() string {
+	if f.reauth != nil {
+		return "Sign in again"
+	}
+	return "Add account"
+}
+
+func (f *loginForm) value(i int) string { return strings.TrimSpace(f.inputs[i].Value()) }
+
+func (f *loginForm) setFocus(i int) tea.Cmd {
+	f.focus = (i + fieldCount) % fieldCount
+	var cmd tea.Cmd
+	for j := range f.inputs {
+		if j == f.focus {
+			cmd = f.inputs[j].Focus()
+		} else {
+			f.inputs[j].Blur()
+		}
+	}
+	return cmd
+}
+
+func (f *loginForm) setError(kind loginErr, text string, field int) {
+	f.errKind, f.errText, f.errField = kind, text, field
+}
+
+func (f *loginForm) clearError() { f.setError(errNone, "", 0) }
+
+func (f *loginForm) updateFocused(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	f.inputs[f.focus], cmd = f.inputs[f.focus].Update(msg)
+	return cmd
+}
+
+// openLogin shows the form, empty for a new account or pre-filled to sign an
+// existing one in again (reusing its device when the server kept it).
+func (m *model) openLogin(reauth *AccountView) tea.Cmd {
+	f := newLoginForm(m.styles, m.opt.Hostname)
+	f.seq = m.nextSeq()
+	if w := m.width; w > 0 {
+		f.setWidth(w)
+	}
+	f.inputs[fieldDevice].SetValue("mxauth on " + hostOr(m.opt.Hostname))
+	cmd := f.setFocus(fieldHomeserver)
+	if reauth != nil {
+		a := *reauth
+		f.reauth = &a
+		f.inputs[fieldHomeserver].SetValue(a.Homeserver)
+		f.resolvedFor, f.resolvedURL = a.Homeserver, a.Homeserver
+		f.inputs[fieldUser].SetValue(a.UserID)
+		if a.DisplayName != "" {
+			f.inputs[fieldDevice].SetValue(a.DisplayName)
+		}
+		cmd = f.setFocus(fieldPassword)
+	}
+	m.login = f
+	m.screen = screenLogin
+	m.showHelp = false
+	return cmd
+}
+
+func (f *loginForm) setWidth(w int) {
+	iw := min(48, max(20, w-22))
+	for i := range f.inputs {
+		f.inputs[i].SetWidth(iw)
+	}
+}
+
+func (m *model) loginKey(k tea.KeyPressMsg) tea.Cmd {
+	f := &m.login
+	km := m.keys
+	if key.Matches(k, km.Back) {
+		if f.busy {
+			// The call finishes in the background; its answer is dropped.
+			f.seq = m.nextSeq()
+		}
+		m.screen = screenHome
+		m.login = newLoginForm(m.styles, m.opt.Hostname)
+		return nil
+	}
+	if f.busy {
+		return nil
+	}
+	switch k.String() {
+	case "tab", "down":
+		return tea.Batch(m.leaveField(), f.setFocus(f.focus+1))
+	case "shift+tab", "up":
+		return tea.Batch(m.leaveField(), f.setFocus(f.focus-1))
+	case "enter":
+		return m.submitLogin()
+	}
+	return f.updateFocused(k)
+}
+
+// leaveField starts discovery when the user leaves a homeserver field holding
+// something new, so the form can show what it found before submit.
+func (m *model) leaveField() tea.Cmd {
+	f := &m.login
+	if f.focus != fieldHomeserver {
+		return nil
+	}
+	input := f.value(fieldHomeserver)
+	if input == "" || input == f.resolvedFor || f.reauth != nil {
+		return nil
+	}
+	f.resolving, f.resolveSeq = true, m.nextSeq()
+	f.clearError()
+	seq := f.resolveSeq
+	b := m.b
+	return m.call(func(ctx context.Context) tea.Msg {
+		u, err := b.Resolve(ctx, input)
+		return resolveDoneMsg{seq: seq, input: input, baseURL: u, err: err}
+	})
+}
+
+func (m *model) resolveDone(msg resolveDoneMsg) tea.Cmd {
+	f := &m.login
+	if m.screen != screenLogin || msg.seq != f.resolveSeq || !f.resolving {
+		return nil
+	}
+	f.resolving = false
+	if f.value(fieldHomeserver) != msg.input {
+		return nil // edited since; the next submit or tab discovers again
+	}
+	if msg.err != nil {
+		m.setLoginError(msg.err, msg.input, true)
+		return nil
+	}
+	m.applyResolved(msg.input, msg.baseURL)
+	return nil
+}
+
+func (m *model) applyResolved(input, baseURL string) {
+	f := &m.login
+	if f.value(fieldHomeserver) == input || f.value(fieldHomeserver) == "" {
+		f.inputs[fieldHomeserver].SetValue(baseURL)
+	}
+	f.resolvedFor, f.resolvedURL = baseURL, baseURL
+	if strings.HasPrefix(input, "@") && f.value(fieldUser) == "" {
+		f.inputs[fieldUser].SetValue(input)
+	}
+}
+
+func (m *model) submitLogin() tea.Cmd {
+	f := &m.login
+	now := m.now()
+	if !f.retryAt.IsZero() && now.Before(f.retryAt) {
+		return nil // the countdown is already on screen
+	}
+	hs, user, pw := f.value(fieldHomeserver), f.value(fieldUser), f.inputs[fieldPassword].Value()
+	device := f.value(fieldDevice)
+	if device == "" {
+		device = "mxauth on " + hostOr(m.opt.Hostname)
+	}
+	if hs == "" && strings.HasPrefix(user, "@") {
+		hs = user // a full Matrix ID names its server
+	}
+	if strings.HasPrefix(hs, "@") && user == "" {
+		user = hs
+		f.inputs[fieldUser].SetValue(user)
+	}
+	switch {
+	case hs == "":
+		f.setError(errValidation, "Enter a homeserver, or your full Matrix ID like @alice:example.org.", fieldHomeserver)
+		return f.setFocus(fieldHomeserver)
+	case user == "":
+		f.setError(errValidation, "Enter your user name.", fieldUser)
+		return f.setFocus(fieldUser)
+	case pw == "":
+		f.setError(errValidation, "Enter your password.", fieldPassword)
+		return f.setFocus(fieldPassword)
+	}
+	p := LoginParams{User: user, Password: matrix.Secret(pw), DeviceName: device}
+	if f.reauth != nil && f.reauth.Status.State == matrix.StateNeedsSignIn {
+		p.DeviceID = f.reauth.DeviceID // soft logout keeps the device
+	}
+	needResolve := hs != f.resolvedFor
+	f.resolving, f.resolveSeq = false, m.nextSeq() // the sign-in call discovers itself
+	input, base := hs, f.resolvedURL
+	f.busy, f.busyText = true, "signing in…"
+	if needResolve {
+		f.busyText = "discovering " + clean(hs) + "…"
+	}
+	f.clearError()
+	seq := f.seq
+	b := m.b
+	return m.call(func(ctx context.Context) tea.Msg {
+		out := loginDoneMsg{seq: seq}
+		if needResolve {
+			u, err := b.Resolve(ctx, input)
+			if err != nil {
+				out.input, out.resolveErr = input, err
+				return out
+			}
+			out.input, base = input, u
+		}
+		out.baseURL = base
+		p.Homeserver = base
+		out.acct, out.err = b.Login(ctx, p)
+		return out
+	})
+}
+
+func (m *model) loginDone(msg loginDoneMsg) tea.Cmd {
+	f := &m.login
+	if m.screen != screenLogin || msg.seq != f.seq {
+		return nil
+	}
+	f.busy = false
+	if msg.resolveErr != nil {
+		m.setLoginError(msg.resolveErr, msg.input, true)
+		return nil
+	}
+	if msg.input != "" {
+		m.applyResolved(msg.input, msg.baseURL)
+	}
+	if msg.err != nil {
+		m.setLoginError(msg.err, msg.baseURL, false)
+		return nil
+	}
+	m.reloadAccounts()
+	for i, a := range m.accounts {
+		if a.UserID == msg.acct.UserID {
+			m.cursor = i
+		}
+	}
+	m.setStatus("signed in as "+clean(msg.acct.UserID)+" on device "+clean(msg.acct.DeviceID), true)
+	m.screen = screenHome
+	m.login = newLoginForm(m.styles, m.opt.Hostname)
+	return nil
+}
+
+// setLoginError says precisely what went wrong and puts the cursor where the
+// user can fix it.
+func (m *model) setLoginError(err error, where string, resolving bool) {
+	f := &m.login
+	where = clean(where)
+	var de *matrix.DiscoveryError
+	var sp matrix.StoreProblem
+	switch {
+	case errors.As(err, &de):
+		reason := clean(de.Reason)
+		text := "Could not find the homeserver for " + where + " automatically"
+		if de.Outcome == matrix.DiscoveryFailError {
+			text = where + " does not lead to a working homeserver"
+		}
+		if reason != "" {
+			text += " (" + reason + ")"
+		}
+		text += "."
+		if matrix.IsTransient(err) {
+			text += " The server may be unreachable."
+		}
+		f.setError(errDiscovery, text+" Enter its URL, for example https://matrix.example.org.", fieldHomeserver)
+		f.resolvedFor, f.resolvedURL = "", ""
+		f.setFocus(fieldHomeserver)
+	case matrix.IsUserDeactivated(err):
+		f.setError(errDeactivated, "This account has been deactivated on the server; it cannot sign in.", fieldUser)
+	case matrix.IsUserLocked(err):
+		f.setError(errLocked, "This account is locked by the server administrator.", fieldUser)
+	case matrix.IsLimitExceeded(err):
+		d, ok := matrix.RetryAfter(err)
+		if !ok || d <= 0 {
+			d = 10 * time.Second
+		}
+		f.retryAt = m.now().Add(d)
+		f.setError(errRateLimited, "Too many attempts.", fieldPassword)
+	case matrix.IsForbidden(err):
+		f.setError(errWrongPassword, "Wrong user name or password.", fieldPassword)
+		f.inputs[fieldPassword].SetValue("")
+		f.setFocus(fieldPassword)
+	case matrix.IsUnsupported(err):
+		text := "This server does not offer password login (it may only offer single sign-on or OAuth), so mxauth cannot sign in here."
+		if resolving {
+			text = "No Matrix homeserver answers at " + where + ". Check the URL."
+			f.setError(errDiscovery, text, fieldHomeserver)
+			f.setFocus(fieldHomeserver)
+			return
+		}
+		f.setError(errUnsupported, text, fieldHomeserver)
+	case errors.As(err, &sp) && sp.StoreUnavailable():
+		f.setError(errKeyring, "Signed in, but the keyring is locked or unavailable, so the session was not kept: "+clean(err.Error()), fieldPassword)
+	case matrix.IsTransient(err):
+		if where == "" {
+			where = "the server"
+		}
+		f.setError(errUnreachable, "Cannot reach "+where+". Check the address and your connection, then try again.", fieldHomeserver)
+	default:
+		f.setError(errOther, "Sign-in failed: "+describe(err), f.focus)
+	}
+}
+
+func (m *model) loginView(w, h int) string {
+	f := &m.login
+	s := m.styles
+	var b strings.Builder
+	if f.reauth != nil {
+		b.WriteString("  Sign in again as " + s.UserID.Render(clean(f.reauth.UserID)))
+		if f.reauth.Status.State == matrix.StateNeedsSignIn {
+			b.WriteString(s.Muted.Render(" · device " + clean(f.reauth.DeviceID) + " is kept"))
+		}
+	} else {
+		b.WriteString("  " + s.Header.Render("Add a Matrix account"))
+	}
+	b.WriteString("\n\n")
+	labels := [fieldCount]string{"Homeserver", "User", "Password", "Device name"}
+	for i := range f.inputs {
+		label := padRight(labels[i], 12)
+		marker := "  "
+		if i == f.focus {
+			label = s.FieldFocused.Render(label)
+			marker = s.FieldFocused.Render("› ")
+		} else {
+			label = s.FieldBlurred.Render(label)
+		}
+		b.WriteString(marker + label + " " + f.inputs[i].View() + "\n")
+		if i == fieldHomeserver {
+			hint := "a URL, a server name, or your Matrix ID"
+			if f.resolvedURL != "" && f.value(fieldHomeserver) == f.resolvedFor {
+				hint = "✓ homeserver found"
+			}
+			b.WriteString(strings.Repeat(" ", 15) + s.Muted.Render(hint) + "\n")
+		}
+	}
+	b.WriteString("\n")
+	switch {
+	case f.busy:
+		b.WriteString("  " + m.spin.View() + " " + f.busyText)
+	case f.resolving:
+		b.WriteString("  " + m.spin.View() + " discovering " + clean(f.value(fieldHomeserver)) + "…")
+	case f.errKind == errRateLimited && !f.retryAt.IsZero():
+		left := seconds(f.retryAt.Sub(m.now()))
+		b.WriteString("  " + s.Error.Render("Too many attempts. Try again in "+formatSeconds(left)+"."))
+	case f.errText != "":
+		b.WriteString(indent(s.Error.Render(wrap(f.errText, min(w-4, 72))), "  "))
+	default:
+		b.WriteString("  " + s.Muted.Render("enter signs in · tab moves between fields · esc goes back"))
+	}
+	return b.String()
+}
+
+func formatSeconds(n int) string {
+	if n == 1 {
+		return "1 second"
+	}
+	return itoa(n) + " seconds"
+}
+
+func padRight(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
+}
+
+func indent(s, pre string) string {
+	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
+}

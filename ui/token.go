@@ -1,0 +1,301 @@
+package ui
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"rsc.io/qr"
+
+	"mxauth/matrix"
+)
+
+type tokenPhase int
+
+const (
+	tokenChecking tokenPhase = iota
+	tokenUnsupported
+	tokenMinting
+	tokenAuth // the password modal is open
+	tokenShown
+	tokenExpired
+	tokenRateLimited
+	tokenFailed
+	tokenCancelled
+)
+
+type (
+	checkTokenMsg struct {
+		seq    int
+		userID string
+		check  LoginTokenCheck
+		err    error
+	}
+	mintMsg struct {
+		seq    int
+		userID string
+		resp   *matrix.GetLoginTokenResponse
+		err    error
+	}
+)
+
+// tokenScreen mints a single-use login token and shows it as text and QR code.
+type tokenScreen struct {
+	seq        int
+	userID     string
+	homeserver string
+	phase      tokenPhase
+	reason     string
+	errText    string
+	token      matrix.Secret
+	issuedAt   time.Time
+	expiresAt  time.Time
+	retryAt    time.Time
+	session    string // UIA session kept for a resend after a rate limit
+	copied     bool
+	qr         *qr.Code // encoded once per token; nil when it does not fit a code
+}
+
+func (m *model) openToken(a AccountView) tea.Cmd {
+	m.token = tokenScreen{seq: m.nextSeq(), userID: a.UserID, homeserver: a.Homeserver, phase: tokenChecking}
+	m.screen = screenToken
+	m.showHelp = false
+	seq, u, b := m.token.seq, a.UserID, m.b
+	return m.call(func(ctx context.Context) tea.Msg {
+		c, err := b.CheckLoginToken(ctx, u)
+		return checkTokenMsg{seq, u, c, err}
+	})
+}
+
+// mintCmd asks for a token; auth is nil for the first request of a UIA session.
+func (m *model) mintCmd(auth *matrix.AuthData) tea.Cmd {
+	t := &m.token
+	if m.modal == nil {
+		t.phase = tokenMinting
+	}
+	seq, u, b := t.seq, t.userID, m.b
+	return m.call(func(ctx context.Context) tea.Msg {
+		r, err := b.MintLoginToken(ctx, u, auth)
+		return mintMsg{seq, u, r, err}
+	})
+}
+
+func (m *model) newToken() tea.Cmd {
+	t := &m.token
+	t.seq = m.nextSeq()
+	t.token, t.session, t.copied, t.errText, t.qr = "", "", false, "", nil
+	t.expiresAt, t.retryAt = time.Time{}, time.Time{}
+	return m.mintCmd(nil)
+}
+
+func (m *model) tokenKey(k tea.KeyPressMsg) tea.Cmd {
+	t := &m.token
+	km := m.keys
+	switch {
+	case key.Matches(k, km.Back):
+		m.token = tokenScreen{seq: m.nextSeq()} // forget the token
+		m.screen = screenHome
+		m.showHelp = false
+	case key.Matches(k, km.Quit):
+		return tea.Quit
+	case key.Matches(k, km.Help):
+		m.showHelp = !m.showHelp
+	case key.Matches(k, km.Copy):
+		if t.phase == tokenShown && !t.token.IsZero() {
+			t.copied = true
+			// OSC 52: the token travels through the terminal, so only on this key.
+			return tea.SetClipboard(t.token.Reveal())
+		}
+	case key.Matches(k, km.NewToken):
+		switch t.phase {
+		case tokenUnsupported:
+			if a, ok := m.account(t.userID); ok {
+				return m.openToken(a)
+			}
+		case tokenShown, tokenExpired, tokenFailed, tokenCancelled:
+			return m.newToken()
+		}
+	}
+	return nil
+}
+
+func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
+	t := &m.token
+	switch msg := msg.(type) {
+	case checkTokenMsg:
+		if msg.seq != t.seq || m.screen != screenToken {
+			return nil
+		}
+		switch {
+		case msg.err != nil:
+			t.phase, t.errText = tokenFailed, "Could not check the server: "+describe(msg.err)
+		case !msg.check.Supported:
+			t.phase, t.reason = tokenUnsupported, clean(msg.check.Reason)
+		default:
+			return m.mintCmd(nil)
+		}
+	case mintMsg:
+		if msg.seq != t.seq || m.screen != screenToken {
+			return nil
+		}
+		if ch, ok := matrix.AsUIA(msg.err); ok {
+			t.phase, t.session = tokenAuth, ch.Session
+			m.openOrUpdateModal(modalMintToken, t.userID, "", ch)
+			return nil
+		}
+		if matrix.IsLimitExceeded(msg.err) {
+			d, ok := matrix.RetryAfter(msg.err)
+			if !ok || d <= 0 {
+				d = 10 * time.Second
+			}
+			m.modal = nil
+			t.phase, t.retryAt = tokenRateLimited, m.now().Add(d)
+			return nil
+		}
+		if msg.err != nil {
+			if m.modal != nil {
+				m.modal.busy, m.modal.errText = false, describe(msg.err)
+				return nil
+			}
+			t.phase, t.errText = tokenFailed, "Could not mint a token: "+describe(msg.err)
+			return nil
+		}
+		m.modal = nil
+		r := msg.resp
+		base := r.ReceivedAt
+		if base.IsZero() {
+			base = m.now()
+		}
+		t.phase, t.token, t.session, t.copied = tokenShown, r.LoginToken, "", false
+		t.qr, _ = qr.Encode(r.LoginToken.Reveal(), qr.L) // too long for any code: shown as text only
+		t.issuedAt, t.expiresAt = base, time.Time{}
+		if r.ExpiresInMS > 0 {
+			t.expiresAt = base.Add(time.Duration(r.ExpiresInMS) * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// tokenTick expires a shown token and resends after a rate limit.
+func (m *model) tokenTick(now time.Time) tea.Cmd {
+	t := &m.token
+	switch t.phase {
+	case tokenShown:
+		if !t.expiresAt.IsZero() && !now.Before(t.expiresAt) {
+			t.phase, t.token, t.copied, t.qr = tokenExpired, "", false, nil
+		}
+	case tokenRateLimited:
+		if !now.Before(t.retryAt) {
+			var auth *matrix.AuthData
+			if t.session != "" {
+				// The password stage is already done in this session.
+				auth = matrix.SessionAuth(t.session)
+			}
+			return m.mintCmd(auth)
+		}
+	}
+	return nil
+}
+
+func (m *model) tokenView(w, h int) string {
+	t := &m.token
+	s := m.styles
+	who := s.UserID.Render(clean(t.userID)) + s.Muted.Render(" on ") + clean(t.homeserver)
+	msg := func(lines ...string) string {
+		return "  " + who + "\n\n" + indent(strings.Join(lines, "\n"), "  ")
+	}
+	now := m.now()
+	ww := min(72, w-4)
+	switch t.phase {
+	case tokenChecking:
+		return msg(m.spin.View() + " checking whether the server can mint login tokens…")
+	case tokenUnsupported:
+		lines := []string{s.Warn.Render("This server cannot mint login tokens for this account.")}
+		if t.reason != "" {
+			lines = append(lines, "", wrap(t.reason, ww))
+		}
+		lines = append(lines, "", s.Muted.Render(wrap("Sign the new device in with your password instead. n checks again · esc goes back.", ww)))
+		return msg(lines...)
+	case tokenMinting:
+		return msg(m.spin.View() + " asking the server for a login token…")
+	case tokenAuth:
+		return msg(s.Muted.Render("Waiting for your password…"))
+	case tokenRateLimited:
+		return msg(s.Warn.Render("The server is rate limiting login tokens."),
+			"Trying again in "+formatSeconds(seconds(t.retryAt.Sub(now)))+"…")
+	case tokenFailed:
+		return msg(s.Error.Render(wrap(t.errText, ww)), "", s.Muted.Render("n tries again · esc goes back"))
+	case tokenCancelled:
+		return msg("No token was minted.", "", s.Muted.Render("n starts again · esc goes back"))
+	case tokenExpired:
+		return msg(s.Warn.Render("The token has expired — press n for a new one."))
+	}
+	return m.tokenShownView(w, h)
+}
+
+// tokenShownView puts the QR code beside the token so both fit in 80x24;
+// secondary text goes first when space runs out.
+func (m *model) tokenShownView(w, h int) string {
+	t := &m.token
+	s := m.styles
+	now := m.now()
+	var qrText string
+	qrW, qrH := 0, 0
+	if t.qr != nil {
+		qrText, qrW = renderCode(t.qr, s.QR, s.NoColor && m.darkBG)
+		qrH = lipgloss.Height(qrText)
+	}
+	showQR := t.qr != nil && qrH <= h && qrW+2+28 <= w
+
+	colW := w - 2
+	if showQR {
+		colW = w - qrW - 4
+	}
+	tok := t.token.Reveal()
+	inner := max(8, colW-4)
+	box := s.Token.Render(hardWrap(tok, inner))
+
+	left := t.expiresAt.Sub(now)
+	bar := m.bar
+	bar.SetWidth(max(10, min(lipgloss.Width(box), colW)))
+	pct := 0.0
+	if total := t.expiresAt.Sub(t.issuedAt); total > 0 && left > 0 {
+		pct = float64(left) / float64(total)
+	}
+	expiry := "expires in " + countdown(left)
+	if t.expiresAt.IsZero() {
+		expiry, pct = "the server gave no expiry", 1
+	}
+
+	lines := []string{
+		s.Label.Render("Login token for"),
+		s.UserID.Render(truncate(clean(t.userID), colW)),
+		truncate(s.Muted.Render("on ")+clean(t.homeserver), colW),
+		box,
+		expiry,
+		bar.ViewAs(pct),
+	}
+	if t.copied {
+		lines = append(lines, s.OK.Render("copied ✓"))
+	} else {
+		lines = append(lines, s.Muted.Render("c copies it"))
+	}
+	col := strings.Join(lines, "\n")
+	extra := "Single use. Type it, or scan the code, on the device you are signing in."
+	if !showQR {
+		extra = "Single use. Type it on the device you are signing in. Make the terminal larger to see a QR code."
+		if t.qr == nil {
+			extra = "Single use. Type it on the device you are signing in (it is too long for a QR code)."
+		}
+	}
+	if extra = wrap(extra, colW); lipgloss.Height(col)+1+lipgloss.Height(extra) <= h {
+		col += "\n\n" + extra
+	}
+	if !showQR {
+		return indent(col, "  ")
+	}
+	return lipgloss.JoinHorizontal(lipgloss.Top, " "+strings.ReplaceAll(qrText, "\n", "\n "), "   ", col)
+}
