@@ -1,0 +1,636 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"mxauth/keystore"
+	"mxauth/matrix"
+	"mxauth/ui"
+)
+
+// Service is where accounts, the keyring and sessions meet. The TUI (as a
+// ui.Backend) and every CLI command go through it, so login, refresh and
+// sign-out behave the same everywhere.
+type Service struct {
+	store      *keystore.Store
+	mgr        *matrix.Manager
+	httpClient *http.Client // nil: the matrix package's default
+	insecure   bool         // plain http:// to non-loopback hosts was asked for
+	deviceName string       // default display name for new devices
+	demo       *ui.DemoInfo
+	events     chan matrix.Event
+
+	mu       sync.Mutex
+	clients  map[string]*matrix.Client
+	missing  map[string]matrix.Status // index entries the engine holds no session for, by user ID
+	uiaPaths map[string]string        // get_token path chosen for a user's running UIA session
+}
+
+type serviceOptions struct {
+	HTTPClient   *http.Client
+	InsecureHTTP bool
+	DeviceName   string
+	Demo         *ui.DemoInfo
+}
+
+func newService(store *keystore.Store, opt serviceOptions) *Service {
+	name := opt.DeviceName
+	if name == "" {
+		name = defaultDeviceName()
+	}
+	return &Service{
+		store:      store,
+		mgr:        matrix.NewManager(store, matrix.ManagerOptions{EventBuffer: 64}),
+		httpClient: opt.HTTPClient,
+		insecure:   opt.InsecureHTTP,
+		deviceName: name,
+		demo:       opt.Demo,
+		events:     make(chan matrix.Event, 64),
+		clients:    map[string]*matrix.Client{},
+		missing:    map[string]matrix.Status{},
+		uiaPaths:   map[string]string{},
+	}
+}
+
+func defaultDeviceName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "mxauth"
+	}
+	return "mxauth on " + host
+}
+
+var _ ui.Backend = (*Service)(nil)
+
+// client returns the cached client for a base URL. allowHTTP is true for base
+// URLs the user already accepted at sign-in (stored in the index).
+func (s *Service) client(baseURL string, allowHTTP bool) (*matrix.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.clients[baseURL]; ok {
+		return c, nil
+	}
+	opts := []matrix.Option{matrix.WithInsecureHTTP(s.insecure || allowHTTP)}
+	if s.httpClient != nil {
+		opts = append(opts, matrix.WithHTTPClient(s.httpClient))
+	}
+	c, err := matrix.NewClient(baseURL, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s.clients[c.BaseURL()] = c
+	return c, nil
+}
+
+func (s *Service) accountClient(a keystore.Account) (*matrix.Client, error) {
+	return s.client(a.Homeserver, strings.HasPrefix(a.Homeserver, "http://"))
+}
+
+// account finds an account by user ID, or the default one for "".
+func (s *Service) account(userID string) (keystore.Account, error) {
+	if userID == "" {
+		if a, ok := s.store.Default(); ok {
+			return a, nil
+		}
+		if len(s.store.Accounts()) == 0 {
+			return keystore.Account{}, signInErrorf("no accounts yet: add one with mxauth login --user @you:example.org")
+		}
+		return keystore.Account{}, usageErrorf("several accounts and none is the default: pick one with --account @you:example.org")
+	}
+	a, ok := s.store.Account(userID)
+	if !ok {
+		return keystore.Account{}, signInErrorf("no account %s: see mxauth list", userID)
+	}
+	return a, nil
+}
+
+// session returns the running session for userID ("" = default), loading its
+// tokens from the keyring on first use.
+func (s *Service) session(ctx context.Context, userID string) (*matrix.Session, keystore.Account, error) {
+	a, err := s.account(userID)
+	if err != nil {
+		return nil, a, err
+	}
+	sess, err := s.load(ctx, a)
+	return sess, a, err
+}
+
+func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session, error) {
+	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+	if sess, ok := s.mgr.Session(key); ok {
+		return sess, nil
+	}
+	c, err := s.accountClient(a)
+	if err == nil {
+		var sess *matrix.Session
+		sess, err = s.mgr.Add(ctx, key, c)
+		if err == nil {
+			s.setMissing(a.UserID, nil)
+			return sess, nil
+		}
+	}
+	st := matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn}
+	switch {
+	case storeProblem(err):
+		st.State, st.Problem = matrix.StateStoreProblem, err.Error()
+	case errors.Is(err, matrix.ErrNoStoredTokens):
+		st.Problem = "no saved tokens: sign in again"
+		if a.SignedOut {
+			st.State, st.Problem = matrix.StateSignedOut, "signed out by the server: sign in again"
+		}
+		err = signInErrorf("%s needs to sign in again: mxauth login --user %s", a.UserID, a.UserID)
+	default:
+		st.Problem = err.Error()
+	}
+	s.setMissing(a.UserID, &st)
+	return nil, err
+}
+
+func (s *Service) setMissing(userID string, st *matrix.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st == nil {
+		delete(s.missing, userID)
+		return
+	}
+	s.missing[userID] = *st
+}
+
+// LoadAll starts a session for every account in the index; accounts without
+// usable tokens are shown as needing sign-in instead of failing the start.
+func (s *Service) LoadAll(ctx context.Context) {
+	for _, a := range s.store.Accounts() {
+		_, _ = s.load(ctx, a)
+	}
+}
+
+// status is the engine's view of an account, or the reason it has none.
+func (s *Service) status(a keystore.Account) matrix.Status {
+	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+	if sess, ok := s.mgr.Session(key); ok {
+		return sess.Status()
+	}
+	s.mu.Lock()
+	st, ok := s.missing[a.UserID]
+	s.mu.Unlock()
+	if ok {
+		return st
+	}
+	return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: "not loaded"}
+}
+
+func (s *Service) view(a keystore.Account, def string) ui.AccountView {
+	return ui.AccountView{
+		UserID:      a.UserID,
+		DeviceID:    a.DeviceID,
+		Homeserver:  a.Homeserver,
+		DisplayName: a.DisplayName,
+		Status:      s.status(a),
+		IsDefault:   a.UserID == def,
+	}
+}
+
+func (s *Service) defaultUserID() string {
+	if d, ok := s.store.Default(); ok {
+		return d.UserID
+	}
+	return ""
+}
+
+// Accounts is an in-memory snapshot for the UI.
+func (s *Service) Accounts() []ui.AccountView {
+	def := s.defaultUserID()
+	var out []ui.AccountView
+	for _, a := range s.store.Accounts() {
+		out = append(out, s.view(a, def))
+	}
+	return out
+}
+
+// Events are the engine's events, after the index has been told about them.
+func (s *Service) Events() <-chan matrix.Event { return s.events }
+
+// Run drives the refresh engine and mirrors session endings into the index
+// until ctx ends; the TUI runs it in the background.
+func (s *Service) Run(ctx context.Context) {
+	go s.mgr.Run(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-s.mgr.Events():
+			s.recordState(ev.Status)
+			select {
+			case s.events <- ev:
+			default: // the UI is behind; it reads statuses on its own tick anyway
+			}
+		}
+	}
+}
+
+// recordState keeps the index's sign-in flags in line with what the engine
+// found, so the next start shows the right state before any network call.
+func (s *Service) recordState(st matrix.Status) {
+	a, ok := s.store.Account(st.Account.UserID)
+	if !ok || a.DeviceID != st.Account.DeviceID {
+		return
+	}
+	signedOut := st.State == matrix.StateSignedOut
+	needs := st.State == matrix.StateNeedsSignIn
+	if a.SignedOut == signedOut && a.NeedsSignIn == needs {
+		return
+	}
+	a.SignedOut, a.NeedsSignIn = signedOut, needs
+	_ = s.store.PutAccount(a) // best effort: the flags are a hint, the keyring is the truth
+}
+
+// Resolve turns a homeserver URL, server name or MXID into a checked base URL.
+func (s *Service) Resolve(ctx context.Context, input string) (string, error) {
+	input = strings.TrimSpace(input)
+	if input == "" {
+		return "", errors.New("enter a homeserver URL or a user ID like @you:example.org")
+	}
+	res, err := matrix.ResolveHomeserver(ctx, input, matrix.DiscoverOptions{
+		HTTPClient:        s.httpClient,
+		AllowInsecureHTTP: s.insecure,
+	})
+	if err != nil {
+		return "", err
+	}
+	return res.BaseURL, nil
+}
+
+// baseURLFor uses an explicit homeserver as given (no discovery), else
+// discovers it from the user ID.
+func (s *Service) baseURLFor(ctx context.Context, homeserver, user string) (string, error) {
+	if homeserver != "" {
+		return matrix.NormaliseBaseURL(homeserver, s.insecure)
+	}
+	if !strings.HasPrefix(user, "@") {
+		return "", usageErrorf("give the full user ID (@you:example.org) or a homeserver URL")
+	}
+	return s.Resolve(ctx, user)
+}
+
+// Login signs in with a password (a new device, or the given one again).
+func (s *Service) Login(ctx context.Context, p ui.LoginParams) (ui.AccountView, error) {
+	if p.Password.IsZero() {
+		return ui.AccountView{}, errors.New("the password is empty")
+	}
+	user := strings.TrimSpace(p.User)
+	req := matrix.PasswordLogin(user, p.Password)
+	req.DeviceID = p.DeviceID
+	req.InitialDeviceDisplayName = p.DeviceName
+	return s.login(ctx, p.Homeserver, user, req)
+}
+
+// LoginWithToken signs a new device in with a single-use m.login.token.
+func (s *Service) LoginWithToken(ctx context.Context, homeserver, user string, token matrix.Secret, deviceName string) (ui.AccountView, error) {
+	if token.IsZero() {
+		return ui.AccountView{}, errors.New("the login token is empty")
+	}
+	req := matrix.TokenLogin(token)
+	req.InitialDeviceDisplayName = deviceName
+	return s.login(ctx, homeserver, strings.TrimSpace(user), req)
+}
+
+// login runs one login request and records the result: tokens go to the
+// keyring first, then the index entry. Any failure leaves no half-written
+// account behind and logs the fresh device out again.
+func (s *Service) login(ctx context.Context, homeserver, user string, req matrix.LoginRequest) (ui.AccountView, error) {
+	base, err := s.baseURLFor(ctx, homeserver, user)
+	if err != nil {
+		return ui.AccountView{}, err
+	}
+	c, err := s.client(base, false)
+	if err != nil {
+		return ui.AccountView{}, err
+	}
+	prev, hadPrev := s.store.Account(user)
+	if req.DeviceID == "" && hadPrev && req.Type == "m.login.password" {
+		req.DeviceID = prev.DeviceID // sign in again on the same device, keeping its keys
+	}
+	if req.InitialDeviceDisplayName == "" {
+		req.InitialDeviceDisplayName = s.deviceName
+	}
+	resp, err := c.Login(ctx, req)
+	if err != nil {
+		return ui.AccountView{}, loginError(err)
+	}
+	if nc, ok, _ := c.FollowWellKnown(ctx, resp.WellKnown); ok {
+		c = nc // the server named its own base URL; a broken one is ignored
+	}
+
+	if !hadPrev || prev.UserID != resp.UserID {
+		prev, hadPrev = s.store.Account(resp.UserID)
+	}
+	key := matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
+	if hadPrev {
+		s.mgr.Remove(matrix.AccountKey{UserID: prev.UserID, DeviceID: prev.DeviceID})
+	}
+	// A device this login created is logged out again if it cannot be
+	// recorded; a reused device is kept, since logging it out would delete
+	// its keys.
+	newDevice := !hadPrev || prev.DeviceID != resp.DeviceID
+	if _, err := s.mgr.AddWithTokens(ctx, key, c, resp.Tokens()); err != nil {
+		if newDevice {
+			s.discardLogin(c, resp.AccessToken)
+		}
+		return ui.AccountView{}, err
+	}
+	now := time.Now().UTC()
+	acct := keystore.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, Homeserver: c.BaseURL(), AddedAt: now, LastUsedAt: now}
+	if hadPrev {
+		acct.AddedAt, acct.DisplayName = prev.AddedAt, prev.DisplayName
+	}
+	if err := s.store.PutAccount(acct); err != nil {
+		s.mgr.Remove(key)
+		if newDevice {
+			_ = s.store.DeleteTokens(context.WithoutCancel(ctx), key)
+			s.discardLogin(c, resp.AccessToken)
+		}
+		return ui.AccountView{}, err
+	}
+	if len(s.store.Accounts()) == 1 {
+		// The first account becomes the default, so commands keep using it
+		// when more are added.
+		_ = s.store.SetDefault(acct.UserID)
+	}
+	if hadPrev && newDevice {
+		// The old device's secrets are of no use any more.
+		_ = s.store.DeleteTokens(ctx, matrix.AccountKey{UserID: prev.UserID, DeviceID: prev.DeviceID})
+	}
+	s.setMissing(resp.UserID, nil)
+	return s.view(acct, s.defaultUserID()), nil
+}
+
+// discardLogin logs out a session that could not be recorded, so no device is
+// left on the server that nobody holds tokens for.
+func (s *Service) discardLogin(c *matrix.Client, token matrix.Secret) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = c.Logout(ctx, token)
+}
+
+// loginError says in plain words why a login was refused.
+func loginError(err error) error {
+	switch {
+	case matrix.IsUserDeactivated(err):
+		return errors.New("this account is unavailable (deactivated)")
+	case matrix.IsUserLocked(err):
+		return errors.New("this account is locked by the server's administrators")
+	case matrix.IsForbidden(err):
+		return errors.New("wrong user ID, password or login token")
+	case matrix.IsUnsupported(err):
+		return unsupportedErrorf("this server does not offer password or token login (it may only support sign-in through a browser)")
+	}
+	return err
+}
+
+// Refresh refreshes the account's access token now.
+func (s *Service) Refresh(ctx context.Context, userID string) error {
+	sess, _, err := s.session(ctx, userID)
+	if err != nil {
+		return err
+	}
+	err = sess.RefreshNow(ctx)
+	s.recordState(sess.Status())
+	return err
+}
+
+// AccessToken returns a token valid for a useful while, refreshing first if needed.
+func (s *Service) AccessToken(ctx context.Context, userID string) (matrix.Secret, error) {
+	sess, _, err := s.session(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	tok, err := sess.AccessToken(ctx)
+	if err != nil {
+		s.recordState(sess.Status())
+		if st := sess.Status().State; st == matrix.StateNeedsSignIn || st == matrix.StateSignedOut {
+			return "", signInErrorf("%s needs to sign in again: mxauth login --user %s", sess.Status().Account.UserID, sess.Status().Account.UserID)
+		}
+	}
+	return tok, err
+}
+
+// SignOut logs the session out on the server, then removes its secrets and
+// index entry. A server that says the session is already gone still counts.
+func (s *Service) SignOut(ctx context.Context, userID string) error {
+	a, err := s.account(userID)
+	if err != nil {
+		return err
+	}
+	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+	sess, lerr := s.load(ctx, a)
+	switch {
+	case lerr == nil:
+		c := sess.Client()
+		err := sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error { return c.Logout(ctx, tok) })
+		if err != nil && (matrix.IsTransient(err) || errors.Is(err, matrix.ErrServerUnreachable) ||
+			storeProblem(err) || errors.Is(err, matrix.ErrStoreUnavailable)) {
+			return fmt.Errorf("could not sign out on the server, nothing was removed: %w", err)
+		}
+	case storeProblem(lerr):
+		return lerr
+	}
+	s.mgr.Remove(key)
+	if err := s.store.RemoveAccount(ctx, a.UserID); err != nil {
+		return err
+	}
+	s.setMissing(a.UserID, nil)
+	return nil
+}
+
+// ServerInfo reports what the account's server supports.
+func (s *Service) ServerInfo(ctx context.Context, userID string) (ui.ServerInfo, error) {
+	sess, _, err := s.session(ctx, userID)
+	if err != nil {
+		return ui.ServerInfo{}, err
+	}
+	v, err := sess.Client().Versions(ctx)
+	if err != nil {
+		return ui.ServerInfo{}, err
+	}
+	info := ui.ServerInfo{
+		Versions:      v.Versions,
+		RefreshTokens: v.AtLeast("v1.3") || sess.Tokens().Expires(),
+	}
+	chk, err := s.CheckLoginToken(ctx, userID)
+	if err != nil {
+		return info, err
+	}
+	info.GetLoginToken = chk.Supported
+	if !chk.Supported {
+		info.Note = chk.Reason
+	}
+	if !sess.Tokens().Expires() {
+		info.Note = joinNotes(info.Note, nonExpiringNote)
+	}
+	return info, nil
+}
+
+const nonExpiringNote = "this server issues tokens that do not expire"
+
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// Devices lists the user's devices.
+func (s *Service) Devices(ctx context.Context, userID string) ([]matrix.Device, error) {
+	sess, _, err := s.session(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var devs []matrix.Device
+	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+		var err error
+		devs, err = sess.Client().Devices(ctx, tok)
+		return err
+	})
+	return devs, err
+}
+
+// DeleteDevice deletes one device (UIA: a *matrix.UIAChallenge asks for auth).
+func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string, auth *matrix.AuthData) error {
+	return s.DeleteDevices(ctx, userID, []string{deviceID}, auth)
+}
+
+// DeleteDevices deletes devices in one request, so one UIA covers them all.
+// Deleting the account's own device signs it out here too.
+func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string, auth *matrix.AuthData) error {
+	sess, a, err := s.session(ctx, userID)
+	if err != nil {
+		return err
+	}
+	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+		if len(ids) == 1 {
+			return sess.Client().DeleteDevice(ctx, tok, ids[0], auth)
+		}
+		return sess.Client().DeleteDevices(ctx, tok, ids, auth)
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id == a.DeviceID {
+			s.mgr.Remove(matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID})
+			return s.store.RemoveAccount(ctx, a.UserID)
+		}
+	}
+	return nil
+}
+
+// CheckLoginToken says whether this account may mint login tokens, and where.
+func (s *Service) CheckLoginToken(ctx context.Context, userID string) (ui.LoginTokenCheck, error) {
+	sess, _, err := s.session(ctx, userID)
+	if err != nil {
+		return ui.LoginTokenCheck{}, err
+	}
+	c := sess.Client()
+	v, err := c.Versions(ctx)
+	if err != nil {
+		return ui.LoginTokenCheck{}, err
+	}
+	flows, err := c.LoginFlows(ctx)
+	if err != nil {
+		if !matrix.IsUnsupported(err) {
+			return ui.LoginTokenCheck{}, err
+		}
+		flows = &matrix.LoginFlowsResponse{}
+	}
+	var caps *matrix.CapabilitiesResponse
+	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+		var err error
+		caps, err = c.Capabilities(ctx, tok)
+		return err
+	})
+	if err != nil && !matrix.IsUnsupported(err) {
+		return ui.LoginTokenCheck{}, err
+	}
+	path, offered := matrix.LoginTokenPath(v, flows)
+	allowed := caps != nil && caps.GetLoginTokenEnabled()
+	switch {
+	case !allowed && flows.AdvertisesGetLoginToken():
+		return ui.LoginTokenCheck{Reason: "your account is not allowed to mint login tokens"}, nil
+	case !allowed, !offered:
+		return ui.LoginTokenCheck{Reason: "this server does not offer login tokens"}, nil
+	}
+	return ui.LoginTokenCheck{Supported: true, Path: path}, nil
+}
+
+// MintLoginToken asks for a single-use login token. auth == nil starts a UIA
+// session and picks the endpoint path, which is then kept for the whole UIA
+// session (servers refuse a path change mid-session).
+func (s *Service) MintLoginToken(ctx context.Context, userID string, auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error) {
+	sess, a, err := s.session(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	path := s.uiaPaths[a.UserID]
+	s.mu.Unlock()
+	if auth == nil || path == "" {
+		chk, err := s.CheckLoginToken(ctx, a.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if !chk.Supported {
+			return nil, unsupportedErrorf("%s", chk.Reason)
+		}
+		path = chk.Path
+		s.mu.Lock()
+		s.uiaPaths[a.UserID] = path
+		s.mu.Unlock()
+	}
+	var resp *matrix.GetLoginTokenResponse
+	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+		var err error
+		resp, err = sess.Client().GetLoginToken(ctx, tok, path, matrix.GetLoginTokenRequest{Auth: auth})
+		return err
+	})
+	var merr *matrix.Error
+	switch {
+	case err == nil:
+	case matrix.IsUnsupported(err):
+		return nil, unsupportedErrorf("this server does not offer login tokens")
+	case auth == nil && errors.As(err, &merr) && merr.Status == 400:
+		// Before any UIA, a 400 is the server refusing this user.
+		return nil, unsupportedErrorf("your account is not allowed to mint login tokens")
+	default:
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.uiaPaths, a.UserID)
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// FallbackURL is the browser page for a UIA stage the terminal cannot do.
+func (s *Service) FallbackURL(userID, stage, session string) string {
+	a, err := s.account(userID)
+	if err != nil {
+		return ""
+	}
+	c, err := s.accountClient(a)
+	if err != nil {
+		return ""
+	}
+	return c.FallbackURL(stage, session)
+}
+
+// StoreName names where secrets are kept.
+func (s *Service) StoreName() string { return s.store.BackendName() }
+
+// Demo is the banner data in demo mode, nil otherwise.
+func (s *Service) Demo() *ui.DemoInfo { return s.demo }

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"mxauth/matrix"
+)
+
+const devicesUsage = `Usage:
+  mxauth devices [--account @you:example.org] [--json]
+  mxauth devices delete DEVICE_ID... [--account @you:example.org] [--password-stdin]
+
+Lists the account's devices (sessions) on the server, or deletes some of them.
+Deleting asks for the account password: on the terminal without echo, or with
+--password-stdin as the first line of stdin. Deleting this device signs it out
+here too.`
+
+// deviceJSON is the --json shape of a device.
+type deviceJSON struct {
+	DeviceID    string     `json:"device_id"`
+	DisplayName string     `json:"display_name,omitempty"`
+	LastSeenIP  string     `json:"last_seen_ip,omitempty"`
+	LastSeen    *time.Time `json:"last_seen,omitempty"`
+	Current     bool       `json:"current"`
+}
+
+func runDevices(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("devices", devicesUsage)
+	account := fs.String("account", "", "user ID of the account (default: the default account)")
+	pwStdin := fs.Bool("password-stdin", false, "delete: read the password from the first line of stdin")
+	asJSON := fs.Bool("json", false, "print the devices as a JSON array")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	deleting := len(pos) > 0 && pos[0] == "delete"
+	switch {
+	case len(pos) > 0 && !deleting:
+		return usageErrorf("devices: unknown subcommand %q (only delete)", pos[0])
+	case deleting && len(pos) == 1:
+		return usageErrorf("devices delete: give the IDs of the devices to delete")
+	}
+	var pw *secretReader
+	if deleting {
+		pw = a.secretReader(*pwStdin, "--password-stdin")
+		if err := pw.check(); err != nil {
+			return err
+		}
+	}
+	svc, err := a.openService(openOptions{})
+	if err != nil {
+		return err
+	}
+	acct, err := svc.account(*account)
+	if err != nil {
+		return err
+	}
+	if deleting {
+		ids := pos[1:]
+		fallback := func(stage, session string) string { return svc.FallbackURL(acct.UserID, stage, session) }
+		err := a.withUIA(acct.UserID, fallback, pw, func(auth *matrix.AuthData) error {
+			return svc.DeleteDevices(ctx, acct.UserID, ids, auth)
+		})
+		if err != nil {
+			return err
+		}
+		a.infof("Deleted %d device(s) of %s.", len(ids), acct.UserID)
+		return nil
+	}
+
+	devs, err := svc.Devices(ctx, acct.UserID)
+	if err != nil {
+		return err
+	}
+	out := make([]deviceJSON, 0, len(devs))
+	for _, d := range devs {
+		j := deviceJSON{
+			DeviceID:    matrix.Sanitize(d.DeviceID),
+			DisplayName: matrix.Sanitize(d.DisplayName),
+			LastSeenIP:  matrix.Sanitize(d.LastSeenIP),
+			Current:     d.DeviceID == acct.DeviceID,
+		}
+		if d.LastSeenTS != nil {
+			t := time.UnixMilli(*d.LastSeenTS).UTC()
+			j.LastSeen = &t
+		}
+		out = append(out, j)
+	}
+	if *asJSON {
+		return writeJSON(a.stdout, out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tDEVICE\tNAME\tLAST SEEN\tIP")
+	for _, d := range out {
+		mark, seen := "", "-"
+		if d.Current {
+			mark = "*"
+		}
+		if d.LastSeen != nil {
+			seen = d.LastSeen.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, d.DeviceID, d.DisplayName, seen, d.LastSeenIP)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+)
+
+const execUsage = `Usage:
+  mxauth exec [--account @you:example.org] -- COMMAND [ARGS...]
+
+Runs COMMAND with MATRIX_HOMESERVER, MATRIX_USER_ID and MATRIX_ACCESS_TOKEN set
+to the account's homeserver, user ID and a freshly valid access token, and exits
+with COMMAND's exit code.`
+
+func runExec(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("exec", execUsage)
+	account := fs.String("account", "", "user ID of the account (default: the default account)")
+	// Plain Parse: everything from the command on belongs to the command.
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err)
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		return usageErrorf("exec: give a command to run after --")
+	}
+	svc, err := a.openService(openOptions{})
+	if err != nil {
+		return err
+	}
+	acct, err := svc.account(*account)
+	if err != nil {
+		return err
+	}
+	tok, err := svc.AccessToken(ctx, acct.UserID)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
+	cmd.Env = append(os.Environ(),
+		"MATRIX_HOMESERVER="+acct.Homeserver,
+		"MATRIX_USER_ID="+acct.UserID,
+		"MATRIX_ACCESS_TOKEN="+tok.Reveal(),
+	)
+	// The child shares the terminal, so Ctrl+C reaches it directly; mxauth
+	// (whose own interrupt is caught in main) just waits and passes its code on.
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		code := ee.ExitCode()
+		if code < 0 {
+			code = exitError // killed by a signal
+		}
+		return &exitStatus{code}
+	}
+	return err
+}

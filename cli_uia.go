@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+
+	"mxauth/matrix"
+)
+
+// maxPasswordTries bounds re-prompts on a terminal; the server rate-limits
+// failed attempts anyway.
+const maxPasswordTries = 3
+
+// withUIA runs call, answering the server's user-interactive authentication:
+// the password stage from the reader, other stages through the browser
+// fallback page. call is always the same request; only auth changes.
+func (a *app) withUIA(userID string, fallback func(stage, session string) string, pw *secretReader, call func(auth *matrix.AuthData) error) error {
+	err := call(nil)
+	tries := 0
+	for {
+		ch, ok := matrix.AsUIA(err)
+		if !ok {
+			return err
+		}
+		if ch.StageFailed() && tries > 0 {
+			if !pw.interactive() || tries >= maxPasswordTries {
+				return errors.New("wrong password")
+			}
+			a.infof("Wrong password, try again.")
+		}
+		if ch.CanUsePassword() {
+			tries++
+			p, rerr := pw.read("Password for " + userID + ": ")
+			if rerr != nil {
+				if errors.Is(rerr, errNoMoreInput) {
+					return errors.New("wrong password")
+				}
+				return rerr
+			}
+			err = call(matrix.PasswordAuth(ch.Session, userID, p))
+			continue
+		}
+		if err := a.browserStage(ch, fallback); err != nil {
+			return err
+		}
+		err = call(matrix.SessionAuth(ch.Session))
+	}
+}
+
+// browserStage asks the user to complete a stage the terminal cannot do.
+func (a *app) browserStage(ch *matrix.UIAChallenge, fallback func(stage, session string) string) error {
+	stages := ch.NextStages()
+	if len(stages) == 0 {
+		return errors.New("the server asked for confirmation but offered no way to give it")
+	}
+	if !a.isTerminal() {
+		return errors.New("the server wants confirmation in a browser (" + matrix.Sanitize(stages[0]) + "); run this command in a terminal")
+	}
+	a.infof("Confirm in a browser, then press Enter here:\n  %s", fallback(stages[0], ch.Session))
+	_, err := a.readTerminal(func() ([]byte, error) { return bufio.NewReader(a.stdin).ReadBytes('\n') })
+	if err != nil {
+		return errCancelled
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"mxauth/keystore"
+	"mxauth/matrix"
+	"mxauth/matrix/matrixtest"
+	"mxauth/ui"
+)
+
+const demoUsage = `Usage:
+  mxauth demo [--accounts N] [--serve ADDR]
+
+Runs the full-screen app against a homeserver embedded in mxauth, on a loopback
+port, with ready-made users alice and bob (their passwords are shown on screen).
+Access tokens last 30 seconds, so refreshes can be watched. Nothing is saved:
+secrets stay in memory and vanish at exit.
+
+With --accounts N the homeserver also gets N users (user001, user002, ...) and
+all of them are signed in before the app opens, to show a busy screen:
+  mxauth demo --accounts 100
+
+With --serve ADDR only the homeserver runs (e.g. --serve 127.0.0.1:8008); its URL,
+users and passwords are printed, and it serves until Ctrl+C, so the command line
+can be pointed at it:
+  mxauth login --user @alice:127.0.0.1:8008 --password-stdin`
+
+// demoTokenLifetime is short so the countdown and refreshes are visible.
+const demoTokenLifetime = 30 * time.Second
+
+func runDemo(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("demo", demoUsage)
+	serve := fs.String("serve", "", "only run the homeserver, listening on ADDR (host:port)")
+	extra := fs.Int("accounts", 0, "also create N users and sign them all in before the app opens (with --serve: only create and list them)")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("demo: unexpected argument %q", pos[0])
+	}
+	if *extra < 0 || *extra > maxDemoAccounts {
+		return usageErrorf("demo: --accounts must be between 0 and %d", maxDemoAccounts)
+	}
+	if *serve == "" {
+		if err := a.needTerminal(); err != nil {
+			return err
+		}
+	}
+	addr := "127.0.0.1:0"
+	if *serve != "" {
+		addr = *serve
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("demo: cannot listen on %s: %w", addr, err)
+	}
+	// The request log is never read here; a short one keeps a long-running demo small.
+	srv := matrixtest.NewOnListener(l, matrixtest.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
+	defer srv.Close()
+	info := &ui.DemoInfo{Homeserver: srv.URL()}
+	for _, name := range []string{"alice", "bob"} {
+		pw := demoPassword()
+		info.Users = append(info.Users, ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw})
+	}
+	// The extra users stay out of the banner: they are signed in already.
+	crowd := make([]ui.DemoUser, *extra)
+	width := len(strconv.Itoa(*extra))
+	for i := range crowd {
+		pw := demoPassword()
+		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
+		crowd[i] = ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw}
+	}
+
+	if *serve != "" {
+		fmt.Fprintf(a.stdout, "Demo homeserver: %s\n", srv.URL())
+		for _, u := range append(info.Users, crowd...) {
+			fmt.Fprintf(a.stdout, "  user %s  password %s\n", u.UserID, u.Password)
+		}
+		a.infof("Serving until Ctrl+C. Nothing is saved.")
+		<-ctx.Done()
+		return nil
+	}
+
+	// Memory backend without a Dir: the store makes a private temporary
+	// directory and Close removes it, so the real account list is never touched.
+	st, err := keystore.Open(keystore.Options{Backend: keystore.NewMemoryBackend()})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := newService(st, serviceOptions{Demo: info})
+	if len(crowd) > 0 {
+		start := time.Now()
+		a.infof("mxauth: signing in %d demo accounts…", len(crowd))
+		if err := signInAll(ctx, svc, srv.URL(), crowd); err != nil {
+			if ctx.Err() != nil {
+				return nil // Ctrl+C while signing in
+			}
+			return fmt.Errorf("demo: %w", err)
+		}
+		a.infof("mxauth: signed in %d demo accounts in %s", len(crowd), time.Since(start).Round(time.Millisecond))
+	}
+	start := time.Now()
+	err = a.runUI(ctx, svc, nil)
+	// What the engine did while the app ran, as the server saw it.
+	a.infof("mxauth: demo ran %s: %d token refreshes, %d requests with an expired access token",
+		time.Since(start).Round(time.Second), srv.RefreshCount(), srv.ExpiredTokenUses())
+	return err
+}
+
+// maxDemoAccounts bounds --accounts: enough to load the screen and the
+// engine, not so many that starting takes minutes.
+const maxDemoAccounts = 10000
+
+// demoLoginParallel is how many sign-ins run at once; the server is in
+// process, so more would only contend for the same cores.
+const demoLoginParallel = 8
+
+// signInAll signs every user in through Service.Login, the path the add-account
+// form takes, a few at a time. The first failure stops the rest.
+func signInAll(ctx context.Context, svc *Service, homeserver string, users []ui.DemoUser) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan ui.DemoUser)
+	var wg sync.WaitGroup
+	for range min(demoLoginParallel, len(users)) {
+		wg.Go(func() {
+			for u := range next {
+				_, err := svc.Login(ctx, ui.LoginParams{Homeserver: homeserver, User: u.UserID, Password: matrix.Secret(u.Password)})
+				if err != nil {
+					cancel(fmt.Errorf("signing in %s: %w", u.UserID, err))
+				}
+			}
+		})
+	}
+feed:
+	for _, u := range users {
+		select {
+		case next <- u:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// demoPassword is a fresh, easy-to-type password: the demo server listens on
+// loopback only, but a fixed password would still be guessable by anyone there.
+func demoPassword() string {
+	const letters = "abcdefghijkmnpqrstuvwxyz23456789"
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return string(b)
+}

@@ -1,0 +1,857 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"mxauth/keystore"
+	"mxauth/keystore/keyringtest"
+	"mxauth/matrix"
+	"mxauth/matrix/matrixtest"
+	"mxauth/ui"
+)
+
+// The hostile tests drive the real binary against a scripted server that
+// misbehaves on purpose, next to a good account on a well-behaved server,
+// and check that output stays clean, failures are bounded and stored
+// accounts survive.
+
+// evilVisible is the printable part of evilText: it may be shown, nothing else.
+const evilVisible = "HOSTILE-TEXT"
+
+// evilText carries what a server must never get onto the user's terminal:
+// clear screen, an OSC 52 clipboard write, an OSC 8 link, BEL, a C1 CSI, a
+// bidi override and NUL.
+const evilText = "\x1b[2J\x1b[H" +
+	"\x1b]52;c;ZWNobyBwd25lZA==\x07" +
+	"\x1b]8;;https://evil.example/\x1b\\" + evilVisible + "\x1b]8;;\x1b\\" +
+	"\a\u009b31m\u202e\x00tail"
+
+// controlRunes lists what in s could drive a terminal: C0 (except newline and
+// tab), DEL, C1, bidi controls and invalid UTF-8.
+func controlRunes(s string) []string {
+	var bad []string
+	for i, r := range s {
+		switch {
+		case r == '\n' || r == '\t':
+		case r == utf8.RuneError:
+			bad = append(bad, fmt.Sprintf("invalid UTF-8 at %d", i))
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f),
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+			bad = append(bad, fmt.Sprintf("%U at %d", r, i))
+		}
+	}
+	return bad
+}
+
+// clean fails the test if stdout or stderr carries control characters.
+func clean(t *testing.T, r result) {
+	t.Helper()
+	if bad := controlRunes(r.stdout); len(bad) > 0 {
+		t.Errorf("stdout carries control characters %v: %q", bad, r.stdout)
+	}
+	if bad := controlRunes(r.stderr); len(bad) > 0 {
+		t.Errorf("stderr carries control characters %v: %q", bad, r.stderr)
+	}
+}
+
+// knownBug skips a test that shows a known defect, unless MXAUTH_KNOWN_BUGS=1
+// asks to see it fail.
+func knownBug(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("MXAUTH_KNOWN_BUGS") != "1" {
+		t.Skip("known bug: " + what)
+	}
+}
+
+// hostileServer is a homeserver whose every answer the test scripts. Until
+// told otherwise it behaves, so an account can be signed in to it first.
+type hostileServer struct {
+	*httptest.Server
+	userID  string
+	release chan struct{} // closed at cleanup: blocking handlers return
+
+	mu         sync.Mutex
+	routes     map[string]http.HandlerFunc // "METHOD /path"; a trailing * matches a prefix
+	log        []string
+	issued     int
+	lastAccess string
+}
+
+const hostileDevice = "HOSTILEDEV"
+
+func newHostile(t *testing.T) *hostileServer {
+	t.Helper()
+	h := &hostileServer{release: make(chan struct{})}
+	h.Server = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(func() {
+		close(h.release)
+		h.CloseClientConnections()
+		h.Close()
+	})
+	h.userID = "@mallory:" + strings.TrimPrefix(h.URL, "http://")
+	h.behave()
+	return h
+}
+
+// behave restores well-behaved answers everywhere.
+func (h *hostileServer) behave() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.routes = map[string]http.HandlerFunc{
+		"GET /.well-known/matrix/client": jsonReply(200, map[string]any{"m.homeserver": map[string]any{"base_url": h.URL}}),
+		"GET /_matrix/client/versions":   jsonReply(200, map[string]any{"versions": []string{"v1.1", "v1.11"}}),
+		"GET /_matrix/client/v3/login": jsonReply(200, map[string]any{"flows": []any{
+			map[string]any{"type": "m.login.password"},
+			map[string]any{"type": "m.login.token", "get_login_token": true},
+		}}),
+		"POST /_matrix/client/v3/login":       h.loginReply(func(m map[string]any) {}),
+		"POST /_matrix/client/v3/refresh":     h.refreshReply,
+		"GET /_matrix/client/v3/capabilities": jsonReply(200, map[string]any{"capabilities": map[string]any{"m.get_login_token": map[string]any{"enabled": true}}}),
+		"GET /_matrix/client/v3/devices": jsonReply(200, map[string]any{"devices": []any{
+			map[string]any{"device_id": hostileDevice, "display_name": "laptop"},
+			map[string]any{"device_id": "OTHERDEV", "display_name": "phone"},
+		}}),
+		"GET /_matrix/client/v3/account/whoami": jsonReply(200, map[string]any{"user_id": h.userID, "device_id": hostileDevice}),
+		"POST /_matrix/client/v1/login/get_token": uiaThen(jsonReply(200, map[string]any{
+			"login_token": "hostile_login_token_0123456789abcdef", "expires_in_ms": 120000,
+		})),
+		"DELETE /_matrix/client/v3/devices/*":    uiaThen(jsonReply(200, map[string]any{})),
+		"POST /_matrix/client/v3/delete_devices": uiaThen(jsonReply(200, map[string]any{})),
+		"POST /_matrix/client/v3/logout":         jsonReply(200, map[string]any{}),
+	}
+}
+
+// set replaces the answer for "METHOD /path".
+func (h *hostileServer) set(route string, f http.HandlerFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.routes[route] = f
+}
+
+func (h *hostileServer) serve(w http.ResponseWriter, r *http.Request) {
+	key := r.Method + " " + r.URL.Path
+	h.mu.Lock()
+	h.log = append(h.log, key)
+	f, ok := h.routes[key]
+	if !ok {
+		for k, g := range h.routes {
+			if p, wild := strings.CutSuffix(k, "*"); wild && strings.HasPrefix(key, p) {
+				f, ok = g, true
+				break
+			}
+		}
+	}
+	h.mu.Unlock()
+	if !ok {
+		jsonReply(404, map[string]any{"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"})(w, r)
+		return
+	}
+	f(w, r)
+}
+
+// hits counts logged requests whose "METHOD /path" starts with prefix.
+func (h *hostileServer) hits(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, k := range h.log {
+		if strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *hostileServer) resetLog() {
+	h.mu.Lock()
+	h.log = nil
+	h.mu.Unlock()
+}
+
+func (h *hostileServer) access() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastAccess
+}
+
+// newTokens issues a fresh token pair (the hostile server keeps no sessions).
+func (h *hostileServer) newTokens() (access, refresh string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.issued++
+	h.lastAccess = fmt.Sprintf("hostile_at_%d", h.issued)
+	return h.lastAccess, fmt.Sprintf("hostile_rt_%d", h.issued)
+}
+
+// loginReply answers a login with fresh tokens; edit changes the reply.
+func (h *hostileServer) loginReply(edit func(map[string]any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		at, rt := h.newTokens()
+		m := map[string]any{
+			"user_id": h.userID, "device_id": hostileDevice,
+			"access_token": at, "refresh_token": rt, "expires_in_ms": 3600000,
+		}
+		edit(m)
+		jsonReply(200, m)(w, r)
+	}
+}
+
+func (h *hostileServer) refreshReply(w http.ResponseWriter, r *http.Request) {
+	at, rt := h.newTokens()
+	jsonReply(200, map[string]any{"access_token": at, "refresh_token": rt, "expires_in_ms": 3600000})(w, r)
+}
+
+// block never answers: it returns only when the client gives up or the test ends.
+func (h *hostileServer) block(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-h.release:
+	}
+}
+
+func jsonReply(status int, v any) http.HandlerFunc {
+	body, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return rawReply(status, "application/json", string(body))
+}
+
+func rawReply(status int, contentType, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// uiaThen asks for a password stage (session "S1") until a request carries
+// auth, then answers with ok.
+func uiaThen(ok http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Auth *struct {
+				Type string `json:"type"`
+			} `json:"auth"`
+		}
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req)
+		if req.Auth == nil || req.Auth.Type == "" {
+			jsonReply(401, map[string]any{"flows": []any{map[string]any{"stages": []string{"m.login.password"}}}, "params": map[string]any{}, "session": "S1"})(w, r)
+			return
+		}
+		ok(w, r)
+	}
+}
+
+// hugeJSON streams a 200 JSON object padded to size bytes, without holding it.
+func hugeJSON(size int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"user_id":"@x:y","device_id":"D","access_token":"syt_huge","refresh_token":"syr_huge","pad":"`)
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return // the client stopped reading
+			}
+		}
+		_, _ = io.WriteString(w, `"}`)
+	}
+}
+
+// cutBody announces the whole JSON body but sends half of it, then hangs up.
+func cutBody(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:len(body)/2])
+		_ = buf.Flush()
+	}
+}
+
+// hostileEnv is one config dir holding a good account (alice on matrixtest)
+// and an account on the hostile server (mallory), both signed in.
+type hostileEnv struct {
+	c       *cli
+	good    *matrixtest.Server
+	alice   string
+	h       *hostileServer
+	malAcc  string // mallory's access token as stored
+	malHome string // mallory's stored homeserver
+}
+
+func setupHostile(t *testing.T) *hostileEnv {
+	t.Helper()
+	good, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	c.login(good, alice, pw)
+	h := newHostile(t)
+	c.ok("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+	return &hostileEnv{c: c, good: good, alice: alice, h: h, malAcc: h.access(), malHome: h.URL}
+}
+
+// intact checks that the good account still works, that the list parses and
+// holds exactly alice and mallory as expected, and that mallory's stored token
+// is the one the server last handed out successfully. It first makes the
+// hostile server behave again, so the next case starts from a clean script.
+func (e *hostileEnv) intact(t *testing.T) {
+	t.Helper()
+	e.c.t = t
+	e.h.behave()
+	tok := strings.TrimSpace(e.c.ok("", "token", "--account", e.alice).stdout)
+	if who := whoami(t, e.good.URL(), tok); who.UserID != e.alice {
+		t.Fatalf("the good account's token belongs to %s", who.UserID)
+	}
+	r := e.c.ok("", "list", "--json")
+	clean(t, r)
+	list := decodeJSON[[]accountJSON](t, r.stdout)
+	byUser := map[string]accountJSON{}
+	for _, a := range list {
+		byUser[a.UserID] = a
+	}
+	if len(list) != 2 || len(byUser) != 2 {
+		t.Fatalf("want alice and mallory listed, got %+v", list)
+	}
+	a, m := byUser[e.alice], byUser[e.h.userID]
+	if a.Homeserver != e.good.URL() || a.State != "active" || !a.Default || a.DeviceID == "" {
+		t.Errorf("good account changed: %+v", a)
+	}
+	if m.Homeserver != e.malHome || m.DeviceID != hostileDevice || m.Default {
+		t.Errorf("mallory's entry: %+v, want homeserver %s device %s", m, e.malHome, hostileDevice)
+	}
+	e.h.resetLog()
+	got := strings.TrimSpace(e.c.ok("", "token", "--account", e.h.userID).stdout)
+	if got != e.malAcc {
+		t.Errorf("mallory's stored token is %q, want %q", got, e.malAcc)
+	}
+	if n := e.h.hits(""); n != 0 {
+		t.Errorf("token with a valid token sent %d requests to the hostile server", n)
+	}
+}
+
+// runTimed runs mxauth like run, bounded by ctx, and also reports the wall
+// time and peak resident memory of the process.
+func (c *cli) runTimed(ctx context.Context, stdin string, args ...string) (result, time.Duration, int64) {
+	c.t.Helper()
+	r, took, rss, err := c.execTimed(ctx, stdin, args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r, took, rss
+}
+
+// execTimed is runTimed without the test: safe to call from any goroutine.
+func (c *cli) execTimed(ctx context.Context, stdin string, args ...string) (r result, took time.Duration, maxRSSKiB int64, err error) {
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	env := keyringtest.Merge(os.Environ(), keyringEnv)
+	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1")
+	cmd.Env = keyringtest.Merge(env, c.extra)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	runErr := cmd.Run()
+	took = time.Since(start)
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return r, took, 0, fmt.Errorf("mxauth %v still running after %s", args, took.Round(time.Millisecond))
+	case errors.As(runErr, &ee):
+		r.code = ee.ExitCode()
+	case runErr != nil:
+		return r, took, 0, fmt.Errorf("running mxauth %v: %v", args, runErr)
+	}
+	r.stdout, r.stderr = out.String(), errb.String()
+	if cmd.ProcessState != nil {
+		// Rusage.Maxrss is KiB on Linux; read by name so this builds everywhere.
+		if v := reflect.ValueOf(cmd.ProcessState.SysUsage()); v.Kind() == reflect.Pointer && !v.IsNil() {
+			if f := v.Elem().FieldByName("Maxrss"); f.IsValid() && f.CanInt() {
+				maxRSSKiB = f.Int()
+			}
+		}
+	}
+	return r, took, maxRSSKiB, nil
+}
+
+// failsCleanly checks a failure: non-zero exit, one clean line on stderr,
+// nothing on stdout, and that line contains every want (case-insensitive).
+func failsCleanly(t *testing.T, r result, want ...string) {
+	t.Helper()
+	if r.code == 0 {
+		t.Fatalf("want a failure, got %s", r)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout on failure: %q", r.stdout)
+	}
+	t.Logf("exit %d: %s", r.code, strings.TrimSpace(r.stderr))
+	oneLineStderr(t, r)
+	clean(t, r)
+	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
+		t.Fatalf("crashed: %s", r)
+	}
+	for _, w := range want {
+		if !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(w)) {
+			t.Errorf("stderr lacks %q: %s", w, r.stderr)
+		}
+	}
+}
+
+func TestHostileEscapes(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	evilErr := func(status int) http.HandlerFunc {
+		return jsonReply(status, map[string]any{"errcode": "M_UNKNOWN\x1b[2J", "error": evilText})
+	}
+
+	t.Run("login error", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v3/login", evilErr(400))
+		r := c.run("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+		failsCleanly(t, r, evilVisible)
+		e.intact(t)
+	})
+	t.Run("discovery", func(t *testing.T) {
+		c.t = t
+		h.set("GET /.well-known/matrix/client", jsonReply(200, map[string]any{"m.homeserver": map[string]any{"base_url": "https://" + evilText + ".example"}}))
+		r := c.run("hunter2\n", "login", "--user", h.userID, "--password-stdin")
+		failsCleanly(t, r)
+		h.set("GET /.well-known/matrix/client", evilErr(500))
+		r = c.run("hunter2\n", "login", "--user", h.userID, "--password-stdin")
+		clean(t, r)
+		e.intact(t)
+	})
+	t.Run("refresh error", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v3/refresh", evilErr(500))
+		failsCleanly(t, c.run("", "refresh", "--account", h.userID), evilVisible)
+		h.set("POST /_matrix/client/v3/refresh", evilErr(400))
+		failsCleanly(t, c.run("", "refresh", "--account", h.userID), evilVisible)
+		e.intact(t)
+	})
+	t.Run("device names", func(t *testing.T) {
+		c.t = t
+		h.set("GET /_matrix/client/v3/devices", jsonReply(200, map[string]any{"devices": []any{
+			map[string]any{"device_id": hostileDevice, "display_name": evilText, "last_seen_ip": "10.0.0.1" + evilText, "last_seen_ts": 1700000000000},
+			map[string]any{"device_id": "EVIL\x1b]52;c;eA==\x07DEV\u202e", "display_name": "\x00\x07\u009b2J" + evilVisible},
+		}}))
+		r := c.ok("", "devices", "--account", h.userID)
+		clean(t, r)
+		if strings.Count(r.stdout, evilVisible) != 3 || !strings.Contains(r.stdout, "EVILDEV") {
+			t.Errorf("devices should show the text without the escapes:\n%s", r.stdout)
+		}
+		r = c.ok("", "devices", "--account", h.userID, "--json")
+		clean(t, r)
+		devs := decodeJSON[[]deviceJSON](t, r.stdout)
+		if len(devs) != 2 || !devs[0].Current {
+			t.Fatalf("devices --json: %+v", devs)
+		}
+		for _, d := range devs {
+			for _, s := range []string{d.DeviceID, d.DisplayName, d.LastSeenIP} {
+				if bad := controlRunes(s); len(bad) > 0 {
+					t.Errorf("devices --json value %q carries %v", s, bad)
+				}
+			}
+		}
+		e.intact(t)
+	})
+	t.Run("device delete error", func(t *testing.T) {
+		c.t = t
+		h.set("DELETE /_matrix/client/v3/devices/*", evilErr(400))
+		failsCleanly(t, c.run("hunter2\n", "devices", "delete", "OTHERDEV", "--account", h.userID, "--password-stdin"), evilVisible)
+		e.intact(t)
+	})
+	t.Run("wrong password text", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v1/login/get_token", jsonReply(401, map[string]any{
+			"flows": []any{map[string]any{"stages": []string{"m.login.password"}}}, "session": "S1",
+			"errcode": "M_FORBIDDEN\x1b[2J", "error": evilText,
+		}))
+		failsCleanly(t, c.run("hunter2\n", "login-token", "--account", h.userID, "--password-stdin"))
+		e.intact(t)
+	})
+	t.Run("stage names", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v1/login/get_token", jsonReply(401, map[string]any{
+			"flows": []any{map[string]any{"stages": []string{"m.login." + evilText}}}, "session": "S\x1b[2J1",
+		}))
+		failsCleanly(t, c.run("hunter2\n", "login-token", "--account", h.userID, "--password-stdin"), evilVisible)
+		e.intact(t)
+	})
+	t.Run("html title", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v3/refresh", rawReply(502, "text/html", "<html><head><title>"+evilText+"</title></head><body>bad gateway</body></html>"))
+		failsCleanly(t, c.run("", "refresh", "--account", h.userID), evilVisible, "not a Matrix response")
+		e.intact(t)
+	})
+}
+
+// TestHostileLoginReplyIDs: a login reply whose user or device ID carries
+// escapes must not put them on the terminal, now or in later listings.
+func TestHostileLoginReplyIDs(t *testing.T) {
+	knownBug(t, "the login reply's device_id/user_id are printed and listed unsanitised (runLogin in cli_login.go, runList in cli_list.go; Service.login in backend.go stores them unchecked)")
+	for _, tc := range []struct {
+		name  string
+		field string
+		value func(h *hostileServer) string
+	}{
+		{"device_id", "device_id", func(*hostileServer) string { return "DEV\x1b]52;c;eA==\x07\u202eX" }},
+		{"user_id", "user_id", func(h *hostileServer) string {
+			return "@mallory\x1b[2J\u009b31m:" + strings.TrimPrefix(h.URL, "http://")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setupHostile(t)
+			h, c := e.h, e.c
+			h.set("POST /_matrix/client/v3/login", h.loginReply(func(m map[string]any) { m[tc.field] = tc.value(h) }))
+			r := c.run("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+			clean(t, r)
+			for _, args := range [][]string{{"list"}, {"list", "--json"}, {"token", "--account", h.userID}} {
+				clean(t, c.run("", args...))
+			}
+		})
+	}
+}
+
+// TestHostileLoginClaimsOtherAccount: a server whose login reply names an
+// account mxauth holds for another homeserver must not take that account over.
+func TestHostileLoginClaimsOtherAccount(t *testing.T) {
+	knownBug(t, "a login reply naming another held account replaces that account's entry and deletes its tokens (Service.login in backend.go does not check the reply's user_id)")
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	before := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)
+	h.set("POST /_matrix/client/v3/login", h.loginReply(func(m map[string]any) { m["user_id"] = e.alice }))
+	r := c.run("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+	clean(t, r)
+	t.Logf("login answered with another account's user ID: %s", r)
+	for _, a := range before {
+		if a.UserID != e.alice {
+			continue
+		}
+		if items := keyringItems(t, e.alice); !slices.Contains(items, e.alice+"|"+a.DeviceID) {
+			t.Errorf("the good account's keyring item is gone: %v", items)
+		}
+	}
+	e.intact(t)
+}
+
+func TestHostileHugeBody(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	// Baseline: the same failing commands against a small bad reply.
+	h.set("POST /_matrix/client/v3/login", jsonReply(400, map[string]any{"errcode": "M_UNKNOWN", "error": "no"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, _, base := c.runTimed(ctx, "hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+
+	for _, size := range []int{5 << 20, 256 << 20} {
+		for _, op := range []struct {
+			name, route string
+			args        []string
+			stdin       string
+		}{
+			{"login", "POST /_matrix/client/v3/login", []string{"login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin"}, "hunter2\n"},
+			{"refresh", "POST /_matrix/client/v3/refresh", []string{"refresh", "--account", h.userID}, ""},
+		} {
+			t.Run(fmt.Sprintf("%s %d MiB", op.name, size>>20), func(t *testing.T) {
+				c.t = t
+				h.set(op.route, hugeJSON(size))
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				r, took, rss := c.runTimed(ctx, op.stdin, op.args...)
+				failsCleanly(t, r, "larger than 1 MiB")
+				t.Logf("%s: %s, peak RSS %d KiB (baseline %d KiB)", took.Round(time.Millisecond), strings.TrimSpace(r.stderr), rss, base)
+				// Reading the body would cost at least its size; the cap is 1 MiB.
+				if base > 0 && rss > base+16<<10 {
+					t.Errorf("peak RSS %d KiB, baseline %d KiB: the body was not bounded", rss, base)
+				}
+				e.intact(t)
+			})
+		}
+	}
+}
+
+// TestHostileHang: a server that never answers. mxauth has no setting for
+// its HTTP timeout; each call is bounded by matrix.DefaultTimeout (30 s), so
+// each command must end within 40 s with a message saying it timed out. The
+// commands run side by side to keep the suite at one timeout's length.
+func TestHostileHang(t *testing.T) {
+	const bound = matrix.DefaultTimeout + 10*time.Second
+	type op struct {
+		name, route string
+		args        func(h *hostileServer) []string
+		stdin       string
+	}
+	ops := []op{
+		{"login", "POST /_matrix/client/v3/login", func(h *hostileServer) []string {
+			return []string{"login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin"}
+		}, "hunter2\n"},
+		{"refresh", "POST /_matrix/client/v3/refresh", func(h *hostileServer) []string {
+			return []string{"refresh", "--account", h.userID}
+		}, ""},
+		{"devices", "GET /_matrix/client/v3/devices", func(h *hostileServer) []string {
+			return []string{"devices", "--account", h.userID}
+		}, ""},
+	}
+	type outcome struct {
+		r    result
+		took time.Duration
+		err  error
+	}
+	envs := make([]*hostileEnv, len(ops))
+	outs := make([]outcome, len(ops))
+	for i, o := range ops {
+		envs[i] = setupHostile(t)
+		envs[i].h.set(o.route, envs[i].h.block)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, o := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, took, _, err := envs[i].c.execTimed(ctx, o.stdin, o.args(envs[i].h)...)
+			outs[i] = outcome{r, took, err}
+		}()
+	}
+	wg.Wait()
+	for i, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			out := outs[i]
+			if out.err != nil {
+				t.Fatalf("not within %s: %v", bound, out.err)
+			}
+			t.Logf("gave up after %s", out.took.Round(time.Millisecond))
+			failsCleanly(t, out.r)
+			if !strings.Contains(out.r.stderr, "deadline") && !strings.Contains(out.r.stderr, "timed out") && !strings.Contains(out.r.stderr, "timeout") {
+				t.Errorf("want a message saying the server did not answer in time: %s", out.r)
+			}
+			envs[i].intact(t)
+		})
+	}
+}
+
+// TestHostileUIAWithoutSession: a 401 with flows but no session, on every
+// attempt. The command must stop after a bounded number of requests.
+func TestHostileUIAWithoutSession(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	noSession := jsonReply(401, map[string]any{"flows": []any{map[string]any{"stages": []string{"m.login.password"}}}, "params": map[string]any{}})
+	for _, op := range []struct {
+		name, route string
+		args        []string
+	}{
+		{"get_token", "POST /_matrix/client/v1/login/get_token", []string{"login-token", "--account", h.userID, "--password-stdin"}},
+		{"devices delete", "DELETE /_matrix/client/v3/devices/", []string{"devices", "delete", "OTHERDEV", "--account", h.userID, "--password-stdin"}},
+	} {
+		t.Run(op.name, func(t *testing.T) {
+			c.t = t
+			h.set(op.route+"*", noSession)
+			h.set(op.route, noSession)
+			h.resetLog()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			r, took, _ := c.runTimed(ctx, "hunter2\nhunter2\nhunter2\n", op.args...)
+			failsCleanly(t, r)
+			n := h.hits(op.route)
+			t.Logf("%d requests, %s: %s", n, took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
+			if n < 1 || n > 3 {
+				t.Errorf("%d requests to %s, want 1..3", n, op.route)
+			}
+			t.Run("message", func(t *testing.T) {
+				knownBug(t, "withUIA (cli_uia.go) reports \"wrong password\" when the server only repeats its challenge without errcode (here: no session); on a terminal it re-prompts without limit, since maxPasswordTries is only checked when StageFailed()")
+				if strings.Contains(r.stderr, "wrong password") {
+					t.Errorf("the server never said the password was wrong: %s", r)
+				}
+			})
+			e.intact(t)
+		})
+	}
+}
+
+func TestHostileHTML(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	page := "<!DOCTYPE html><html><head><title>Bad Gateway</title></head><body><h1>502</h1></body></html>"
+	loginArgs := []string{"login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin"}
+	for _, tc := range []struct {
+		name, route string
+		reply       http.HandlerFunc
+		args        []string
+		want        string
+	}{
+		{"login 200", "POST /_matrix/client/v3/login", rawReply(200, "text/html", page), loginArgs, "malformed response"},
+		{"login 502", "POST /_matrix/client/v3/login", rawReply(502, "text/html", page), loginArgs, "not a Matrix response"},
+		{"refresh 200", "POST /_matrix/client/v3/refresh", rawReply(200, "text/html", page), []string{"refresh", "--account", h.userID}, "malformed response"},
+		{"refresh 502", "POST /_matrix/client/v3/refresh", rawReply(502, "text/html", page), []string{"refresh", "--account", h.userID}, "not a Matrix response"},
+		{"devices 200", "GET /_matrix/client/v3/devices", rawReply(200, "text/html", page), []string{"devices", "--account", h.userID}, "malformed response"},
+		{"get_token 502", "POST /_matrix/client/v1/login/get_token", rawReply(502, "text/html", page), []string{"login-token", "--account", h.userID, "--password-stdin"}, "not a Matrix response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			h.set(tc.route, tc.reply)
+			stdin := ""
+			if strings.HasSuffix(tc.args[len(tc.args)-1], "-stdin") {
+				stdin = "hunter2\n"
+			}
+			failsCleanly(t, c.run(stdin, tc.args...), tc.want)
+			e.intact(t)
+		})
+	}
+}
+
+// TestHostileWellKnown: a login reply's well_known naming another base URL.
+// mxauth may switch only to a URL that answered as a homeserver.
+func TestHostileWellKnown(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	notHS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rawReply(404, "text/html", "<html><title>nothing here</title></html>")(w, r)
+	}))
+	defer notHS.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // its port now refuses connections
+	otherHS := newHostile(t)
+
+	for _, tc := range []struct {
+		name, baseURL string
+		mayUse        bool // a working homeserver: switching to it is allowed
+	}{
+		{"unreachable", closed.URL, false},
+		{"not a homeserver", notHS.URL, false},
+		{"plain http elsewhere", "http://192.0.2.1:8008", false},
+		{"not http", "javascript:alert(1)", false},
+		{"escapes", "https://" + evilText + ".example", false},
+		{"working homeserver", otherHS.URL, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			h.set("POST /_matrix/client/v3/login", h.loginReply(func(m map[string]any) {
+				m["well_known"] = map[string]any{"m.homeserver": map[string]any{"base_url": tc.baseURL}}
+			}))
+			otherHS.resetLog()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			r, took, _ := c.runTimed(ctx, "hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin", "--json")
+			clean(t, r)
+			t.Logf("%s: %s", took.Round(time.Millisecond), r)
+			if r.code != 0 {
+				// Refusing the login is fine too; then nothing may have changed.
+				e.intact(t)
+				return
+			}
+			got := decodeJSON[accountJSON](t, r.stdout)
+			e.malAcc = h.access()
+			switch {
+			case got.Homeserver == h.URL:
+			case tc.mayUse && got.Homeserver == otherHS.URL && otherHS.hits("GET /_matrix/client/versions") > 0:
+				e.malHome = otherHS.URL // validated: it answered /versions before being stored
+			default:
+				t.Fatalf("stored an unvalidated base URL %q", got.Homeserver)
+			}
+			e.intact(t)
+			if e.malHome != h.URL {
+				// Put mallory back on the hostile server for the next cases.
+				h.behave()
+				c.ok("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+				e.malHome, e.malAcc = h.URL, h.access()
+			}
+		})
+	}
+}
+
+// TestHostileTruncatedRefresh: a refresh reply cut short leaves the stored
+// tokens as they were, and the next good refresh works.
+func TestHostileTruncatedRefresh(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	full := `{"access_token":"hostile_at_cut","refresh_token":"hostile_rt_cut","expires_in_ms":3600000}`
+	for _, tc := range []struct {
+		name  string
+		reply http.HandlerFunc
+	}{
+		{"truncated JSON", rawReply(200, "application/json", full[:len(full)/2])},
+		{"connection cut", cutBody(full)},
+		{"empty 200", rawReply(200, "application/json", "")},
+		{"wrong types", rawReply(200, "application/json", `{"access_token":42,"expires_in_ms":"soon"}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			h.set("POST /_matrix/client/v3/refresh", tc.reply)
+			r := c.run("", "refresh", "--account", h.userID)
+			failsCleanly(t, r, "refresh")
+			t.Logf("%s", strings.TrimSpace(r.stderr))
+			e.intact(t)
+			// A good refresh afterwards proves the stored refresh token survived.
+			c.ok("", "refresh", "--account", h.userID)
+			e.malAcc = h.access()
+			e.intact(t)
+		})
+	}
+}
+
+// TestHostileServiceText drives the Service the full-screen app uses: every
+// error and status text it hands to the UI is free of control characters.
+func TestHostileServiceText(t *testing.T) {
+	h := newHostile(t)
+	st, err := keystore.Open(keystore.Options{Backend: keystore.NewMemoryBackend(), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := newService(st, serviceOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := svc.Login(ctx, ui.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"}); err != nil {
+		t.Fatal(err)
+	}
+	checkErr := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		if bad := controlRunes(err.Error()); len(bad) > 0 {
+			t.Errorf("%s: error text carries %v: %q", what, bad, err.Error())
+		}
+	}
+	evil := jsonReply(500, map[string]any{"errcode": "M_UNKNOWN\x1b[2J", "error": evilText})
+	h.set("POST /_matrix/client/v3/refresh", evil)
+	checkErr("Refresh", svc.Refresh(ctx, h.userID))
+	for _, v := range svc.Accounts() {
+		if bad := controlRunes(v.Status.Problem); len(bad) > 0 {
+			t.Errorf("status problem carries %v: %q", bad, v.Status.Problem)
+		}
+		if !strings.Contains(v.Status.Problem, evilVisible) {
+			t.Errorf("status problem lacks the server's text: %q", v.Status.Problem)
+		}
+	}
+	h.set("DELETE /_matrix/client/v3/devices/*", evil)
+	checkErr("DeleteDevice", svc.DeleteDevice(ctx, h.userID, "OTHERDEV", nil))
+	h.set("POST /_matrix/client/v1/login/get_token", evil)
+	_, err = svc.MintLoginToken(ctx, h.userID, nil)
+	checkErr("MintLoginToken", err)
+	h.set("GET /.well-known/matrix/client", jsonReply(200, map[string]any{"m.homeserver": map[string]any{"base_url": "https://" + evilText}}))
+	_, err = svc.Resolve(ctx, h.userID)
+	checkErr("Resolve", err)
+	h.set("POST /_matrix/client/v3/login", evil)
+	_, err = svc.Login(ctx, ui.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"})
+	checkErr("Login", err)
+}

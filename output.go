@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"mxauth/matrix"
+	"mxauth/ui"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// accountJSON is the --json shape of an account (list, login, refresh).
+type accountJSON struct {
+	UserID          string     `json:"user_id"`
+	DeviceID        string     `json:"device_id"`
+	Homeserver      string     `json:"homeserver"`
+	Default         bool       `json:"default"`
+	State           string     `json:"state"`
+	ExpiresAt       *time.Time `json:"expires_at"` // null: never expires
+	ExpiresInS      *int64     `json:"expires_in_s,omitempty"`
+	HasRefreshToken bool       `json:"has_refresh_token"`
+	Problem         string     `json:"problem,omitempty"`
+}
+
+func accountJSONFrom(v ui.AccountView, now time.Time) accountJSON {
+	st := v.Status
+	out := accountJSON{
+		UserID:          v.UserID,
+		DeviceID:        v.DeviceID,
+		Homeserver:      v.Homeserver,
+		Default:         v.IsDefault,
+		State:           stateName(st),
+		HasRefreshToken: st.HasRefreshToken,
+		Problem:         matrix.Sanitize(st.Problem),
+	}
+	if !st.ExpiresAt.IsZero() {
+		t := st.ExpiresAt.UTC().Truncate(time.Second)
+		secs := int64(st.ExpiresAt.Sub(now).Seconds())
+		out.ExpiresAt, out.ExpiresInS = &t, &secs
+	}
+	return out
+}
+
+// stateName is the machine-friendly state ("active", "sign-in-needed", ...).
+func stateName(st matrix.Status) string {
+	switch st.State {
+	case matrix.StateActive, matrix.StateRefreshing, matrix.StateRetrying, matrix.StateExpiring:
+		return st.State.String()
+	case matrix.StateNeedsSignIn:
+		return "sign-in-needed"
+	case matrix.StateSignedOut:
+		return "signed-out"
+	case matrix.StateStoreProblem:
+		return "keyring-problem"
+	case matrix.StateNonExpiring:
+		return "non-expiring"
+	}
+	return st.State.String()
+}
+
+// expiryText is the human expiry column: "in 4m12s (15:04:05)".
+func expiryText(st matrix.Status, now time.Time) string {
+	if st.ExpiresAt.IsZero() {
+		switch st.State {
+		case matrix.StateNeedsSignIn, matrix.StateSignedOut, matrix.StateStoreProblem:
+			return "-"
+		}
+		return "never"
+	}
+	left := st.ExpiresAt.Sub(now)
+	if left <= 0 {
+		return "expired"
+	}
+	return fmt.Sprintf("in %s (%s)", roundDuration(left), st.ExpiresAt.Local().Format("15:04:05"))
+}

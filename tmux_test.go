@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"mxauth/matrix"
+)
+
+// tmuxTerm drives the real binary in a real terminal: a tmux server of its own.
+type tmuxTerm struct {
+	t      *testing.T
+	socket string
+}
+
+func (m *tmuxTerm) cmd(args ...string) (string, error) {
+	all := append([]string{"-L", m.socket, "-f", "/dev/null"}, args...)
+	out, err := exec.Command("tmux", all...).CombinedOutput()
+	return string(out), err
+}
+
+func (m *tmuxTerm) must(args ...string) string {
+	m.t.Helper()
+	out, err := m.cmd(args...)
+	if err != nil {
+		m.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return out
+}
+
+func (m *tmuxTerm) capture() string { return m.must("capture-pane", "-p", "-t", "e2e") }
+
+// keys sends keys one call at a time, with a pause so each lands in its own
+// read (the form resolves the homeserver between fields).
+func (m *tmuxTerm) keys(keys ...string) {
+	m.t.Helper()
+	for _, k := range keys {
+		m.must("send-keys", "-t", "e2e", k)
+		time.Sleep(150 * time.Millisecond)
+	}
+}
+
+// literal types text as is (no key-name lookup).
+func (m *tmuxTerm) literal(text string) {
+	m.t.Helper()
+	m.must("send-keys", "-t", "e2e", "-l", text)
+	time.Sleep(150 * time.Millisecond)
+}
+
+// wait polls the screen until re matches, and returns the screen and the match.
+func (m *tmuxTerm) wait(what string, re *regexp.Regexp) (string, []string) {
+	m.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var screen string
+	for time.Now().Before(deadline) {
+		screen = m.capture()
+		if sub := re.FindStringSubmatch(screen); sub != nil {
+			return screen, sub
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.t.Fatalf("waiting for %s (%s); screen:\n%s", what, re, screen)
+	return "", nil
+}
+
+// saveAsset writes a screen capture into assets/ when MXAUTH_UPDATE_ASSETS=1,
+// so plain test runs leave the tree alone.
+func saveAsset(t *testing.T, name, screen string) {
+	t.Helper()
+	if os.Getenv("MXAUTH_UPDATE_ASSETS") != "1" {
+		return
+	}
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	out := strings.TrimRight(strings.Join(lines, "\n"), "\n") + "\n"
+	if err := os.WriteFile(filepath.Join("assets", name+".txt"), []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTmuxDemo runs `mxauth demo` in tmux: adds alice through the form, mints a
+// login token through the password modal (wrong password first), and signs a
+// second device in with the token read off the screen.
+func TestTmuxDemo(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
+			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")
+		}
+		t.Skip("tmux not installed (set MXAUTH_E2E_TMUX=1 to require it)")
+	}
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-e2e-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	// The demo needs no keyring and no config: give it an empty home to prove it.
+	home := t.TempDir()
+	launch := fmt.Sprintf("env -i PATH=%q HOME=%q TERM=xterm-256color NO_COLOR=1 %q demo", os.Getenv("PATH"), home, binPath)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", launch)
+
+	screen, _ := m.wait("the empty home screen", regexp.MustCompile(`No accounts yet`))
+	saveAsset(t, "home-empty", screen)
+	// The banner may wrap; read it with the line breaks folded into spaces.
+	flat := strings.Join(strings.Fields(screen), " ")
+	hs := regexp.MustCompile(`homeserver (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(flat)
+	cred := regexp.MustCompile(`(@alice:\S+) / ([a-z0-9]+)`).FindStringSubmatch(flat)
+	if hs == nil || cred == nil || !strings.Contains(flat, "nothing is saved") {
+		t.Fatalf("demo banner lacks the homeserver, alice's password or the nothing-saved note:\n%s", screen)
+	}
+	baseURL, alice, password := hs[1], cred[1], strings.TrimSuffix(cred[2], ",")
+
+	m.keys("a")
+	screen, _ = m.wait("the add-account form", regexp.MustCompile(`Add a Matrix account`))
+	m.literal(baseURL)
+	m.keys("Tab")
+	m.wait("the homeserver check", regexp.MustCompile(`homeserver found`))
+	m.literal("alice")
+	m.keys("Tab")
+	before := strings.Count(strings.Join(strings.Fields(m.capture()), ""), password)
+	m.literal(password)
+	screen = m.capture()
+	// The banner shows the password; the form must not show it a second time.
+	if after := strings.Count(strings.Join(strings.Fields(screen), ""), password); after != before {
+		t.Fatalf("the password is echoed in the form:\n%s", screen)
+	}
+	saveAsset(t, "add-account", screen)
+	m.keys("Enter")
+	screen, sub := m.wait("alice listed with a countdown", regexp.MustCompile(`(?s)`+regexp.QuoteMeta(alice)+`.*device (\w+).*expires in (\d+)s`))
+	firstDevice := sub[1]
+	saveAsset(t, "home", screen)
+
+	m.keys("Enter")
+	screen, _ = m.wait("the details screen", regexp.MustCompile(`(?s)Account details.*Devices \(1\)`))
+	saveAsset(t, "details", screen)
+	m.keys("Escape")
+	m.wait("home again", regexp.MustCompile(`mxauth · Accounts`))
+
+	m.keys("t")
+	screen, _ = m.wait("the password modal", regexp.MustCompile(`Confirm it's you`))
+	m.literal("not-the-password")
+	m.keys("Enter")
+	screen, _ = m.wait("the wrong-password note", regexp.MustCompile(`Wrong password`))
+	saveAsset(t, "modal", screen)
+	m.literal(password)
+	m.keys("Enter")
+	screen, sub = m.wait("the login token", regexp.MustCompile(`(?s)Login token for.*│ (\S{20,}) │.*expires in (?:(\d+)m )?(\d+)s`))
+	saveAsset(t, "token", screen)
+	token := sub[1]
+	if sub[2] == "" && sub[3] == "0" {
+		t.Fatalf("the countdown has already run out:\n%s", screen)
+	}
+
+	c, err := matrix.NewClient(baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Login(ctx, matrix.TokenLogin(matrix.Secret(token)))
+	if err != nil {
+		t.Fatalf("logging a second device in with the token from the screen: %v", err)
+	}
+	who, err := c.WhoAmI(ctx, resp.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if who.UserID != alice || who.DeviceID == "" || who.DeviceID == firstDevice {
+		t.Fatalf("second device: %+v, first device %s", who, firstDevice)
+	}
+
+	m.keys("Escape", "q")
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := m.cmd("has-session", "-t", "e2e"); err != nil {
+			return // the program quit and its session ended
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("mxauth demo did not quit on q:\n%s", m.capture())
+}

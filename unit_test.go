@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"mxauth/matrix"
+)
+
+func TestParseFlagsAnywhere(t *testing.T) {
+	a := &app{stdout: io.Discard, stderr: io.Discard}
+	fs := a.newFlags("devices", "usage")
+	pw := fs.Bool("password-stdin", false, "")
+	acct := fs.String("account", "", "")
+	pos, err := a.parse(fs, []string{"delete", "A", "--password-stdin", "B", "--account", "@a:b", "--", "--C"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"delete", "A", "B", "--C"}; !reflect.DeepEqual(pos, want) || !*pw || *acct != "@a:b" {
+		t.Fatalf("got %q pw=%v account=%q", pos, *pw, *acct)
+	}
+	if _, err := a.parse(a.newFlags("x", "usage"), []string{"--nope"}); exitCode(err) != exitUsage {
+		t.Fatalf("unknown flag: %v (exit %d)", err, exitCode(err))
+	}
+}
+
+func TestExitCodeMapping(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{errors.New("boom"), exitError},
+		{usageErrorf("bad"), exitUsage},
+		{fmt.Errorf("wrapped: %w", matrix.ErrNoStoredTokens), exitSignIn},
+		{&matrix.SessionError{State: matrix.StateNeedsSignIn, Reason: "sign in again"}, exitSignIn},
+		{&matrix.SessionError{State: matrix.StateStoreProblem, Reason: "keyring"}, exitKeyring},
+		{&matrix.Error{Status: 404, ErrCode: "M_UNRECOGNIZED"}, exitUnsupported},
+		{&matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 42 * time.Second}, exitRateLimited},
+	} {
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+	msg := errorMessage(&matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 41500 * time.Millisecond})
+	if !strings.Contains(msg, "42s") {
+		t.Errorf("rate limit message %q lacks the wait", msg)
+	}
+}
+
+func TestWriteQR(t *testing.T) {
+	const token = "syl_olrIJvhn02JfT7podVyJxkQs9RVZz6ql"
+	var plain, colour strings.Builder
+	if err := writeQR(&plain, token, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeQR(&colour, token, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "\x1b") || !strings.Contains(colour.String(), "\x1b[") {
+		t.Fatalf("colour only when asked:\nplain %q\ncolour %q", plain.String()[:40], colour.String()[:40])
+	}
+	out := plain.String()
+	if !strings.HasSuffix(out, "\n") {
+		t.Fatal("the last row must end the line")
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	width := len([]rune(lines[0]))
+	// Two modules per row, with a 2-module quiet zone all round.
+	if len(lines) != (width+1)/2 || width < 21+4 {
+		t.Fatalf("%d rows of %d cells:\n%s", len(lines), width, out)
+	}
+	for _, l := range lines {
+		if n := len([]rune(l)); n != width {
+			t.Fatalf("row width %d, want %d: %q", n, width, l)
+		}
+	}
+	if strings.TrimSpace(lines[0]) != "" || !strings.HasPrefix(lines[1], "  █▀▀▀▀▀█") {
+		t.Fatalf("quiet zone or finder pattern missing:\n%s", out)
+	}
+	if n := strings.Count(colour.String(), "\n"); n != len(lines) {
+		t.Fatalf("colour rendering has %d rows, plain %d", n, len(lines))
+	}
+}
