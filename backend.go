@@ -324,6 +324,11 @@ func (s *Service) login(ctx context.Context, homeserver, user string, req matrix
 	if err != nil {
 		return ui.AccountView{}, loginError(err)
 	}
+	if err := s.checkLoginIdentity(user, c.BaseURL(), resp); err != nil {
+		// Nothing of this reply is trusted; the device it may have created is dropped.
+		s.discardLogin(c, resp.AccessToken)
+		return ui.AccountView{}, err
+	}
 	if nc, ok, _ := c.FollowWellKnown(ctx, resp.WellKnown); ok {
 		c = nc // the server named its own base URL; a broken one is ignored
 	}
@@ -369,6 +374,48 @@ func (s *Service) login(ctx context.Context, homeserver, user string, req matrix
 	}
 	s.setMissing(resp.UserID, nil)
 	return s.view(acct, s.defaultUserID()), nil
+}
+
+// checkLoginIdentity refuses a login reply that names someone other than the
+// user who signed in, or carries IDs unfit to store and print: a hostile or
+// broken server must not take over another stored account or smuggle
+// terminal escapes into the account list.
+func (s *Service) checkLoginIdentity(requested, baseURL string, resp *matrix.LoginResponse) error {
+	if _, err := matrix.ServerNameFromUserID(resp.UserID); err != nil || !printableID(resp.UserID) {
+		return errors.New("the server answered the login with an invalid user ID")
+	}
+	if resp.DeviceID == "" || !printableID(resp.DeviceID) {
+		return errors.New("the server answered the login with an invalid device ID")
+	}
+	if requested != "" && !sameUser(requested, resp.UserID) {
+		return fmt.Errorf("the server signed in %s, not %s", resp.UserID, matrix.Sanitize(requested))
+	}
+	// A login token names its user itself; without a requested user, a reply
+	// naming an account held for another homeserver must not take it over.
+	if prev, ok := s.store.Account(resp.UserID); ok && requested == "" && prev.Homeserver != baseURL {
+		return fmt.Errorf("%s is already signed in through %s; sign it out first to use %s", resp.UserID, prev.Homeserver, baseURL)
+	}
+	return nil
+}
+
+// printableID reports whether an identifier is short, non-empty and free of
+// spaces and control or formatting characters.
+func printableID(id string) bool {
+	if id == "" || len(id) > 255 || matrix.Sanitize(id) != id {
+		return false
+	}
+	return !strings.ContainsAny(id, " \t\r\n")
+}
+
+// sameUser compares what the user typed (a full user ID or a bare localpart)
+// with the user ID the server returned. Servers may fold the localpart's case.
+func sameUser(requested, got string) bool {
+	requested = strings.TrimSpace(requested)
+	if strings.HasPrefix(requested, "@") {
+		return strings.EqualFold(requested, got)
+	}
+	local, _, _ := strings.Cut(strings.TrimPrefix(got, "@"), ":")
+	return strings.EqualFold(requested, local)
 }
 
 // discardLogin logs out a session that could not be recorded, so no device is

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
+	"mxauth/matrix"
 	"mxauth/ui"
 )
 
@@ -96,7 +98,7 @@ func runLogin(ctx context.Context, a *app, args []string) error {
 
 // insecureHint names the flag when a plain-http homeserver was refused.
 func insecureHint(err error, homeserver string, insecure bool) error {
-	if insecure || !strings.HasPrefix(strings.ToLower(homeserver), "http://") || !strings.Contains(err.Error(), "http") {
+	if insecure || !strings.HasPrefix(strings.ToLower(homeserver), "http://") || !errors.Is(err, matrix.ErrInsecureURL) {
 		return err
 	}
 	return usageErrorf("%v (pass --insecure-http to use it anyway; the password would travel unencrypted)", err)

@@ -22,7 +22,13 @@ func (a *app) withUIA(userID string, fallback func(stage, session string) string
 		if !ok {
 			return err
 		}
-		if ch.StageFailed() && tries > 0 {
+		if tries > 0 {
+			// The server answered a password with another challenge. Only a
+			// failed stage means the password was wrong; a bare repeat means
+			// the server would not take it, and asking again would not help.
+			if !ch.StageFailed() {
+				return errors.New("the server asked again without accepting or rejecting the password; try again later")
+			}
 			if !pw.interactive() || tries >= maxPasswordTries {
 				return errors.New("wrong password")
 			}

@@ -146,7 +146,11 @@ type TransportError struct {
 
 func (e *TransportError) Error() string {
 	cause := "unknown error"
-	if e.Err != nil {
+	switch {
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		// Go's wording ("context deadline exceeded") means nothing to a user.
+		cause = "the homeserver did not answer in time"
+	case e.Err != nil:
 		cause = e.Err.Error()
 	}
 	if e.Endpoint == "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
@@ -285,9 +286,30 @@ func clockSeconds(t time.Time) string {
 	return t.Local().Format("15:04:05")
 }
 
+// retryingAt joins a problem to the time the engine tries again. The clause is
+// for the running engine's status; errors returned to a caller leave it out,
+// since a one-shot command exits instead of retrying.
+const retryingAt = "; retrying at "
+
+// refreshFailure names a transient refresh failure in words a user can act on.
+func refreshFailure(err error) string {
+	var me *Error
+	switch {
+	case IsLimitExceeded(err):
+		return "rate limited by the homeserver"
+	case errors.As(err, &me) && me.Status >= 500:
+		return "the homeserver had an error"
+	case errors.Is(err, ErrMalformedResponse), errors.Is(err, ErrResponseTooLarge):
+		return "the homeserver sent an unusable reply"
+	case IsTransient(err):
+		return "homeserver unreachable"
+	}
+	return "refresh failed"
+}
+
 // errorLocked turns a session that cannot serve a token into the error callers see.
 func (s *Session) errorLocked(cause error) error {
-	reason := s.problem
+	reason, _, _ := strings.Cut(s.problem, retryingAt)
 	if reason == "" {
 		reason = "no usable access token (" + s.state.String() + ")"
 	}
@@ -710,11 +732,7 @@ func (s *Session) refreshFailed(ctx context.Context, err error) error {
 	was := s.prevLocked()
 	s.state = StateRetrying
 	s.retryAt = now.Add(wait)
-	what := "refresh failed"
-	if IsTransient(err) {
-		what = "homeserver unreachable or busy"
-	}
-	s.problem = fmt.Sprintf("%s (%s); retrying at %s", what, describe(err), clockSeconds(s.retryAt))
+	s.problem = fmt.Sprintf("%s (%s)%s%s", refreshFailure(err), describe(err), retryingAt, clockSeconds(s.retryAt))
 	if was != StateRetrying {
 		s.m.emitLocked(EventRetrying, s)
 	}
@@ -733,10 +751,10 @@ func (s *Session) storeFailed(err error) error {
 	was := s.prevLocked()
 	s.state = StateStoreProblem
 	s.retryAt = now.Add(wait)
-	s.problem = fmt.Sprintf("keyring unavailable or locked (%s); retrying at %s", describe(err), clockSeconds(s.retryAt))
+	s.problem = fmt.Sprintf("keyring unavailable or locked (%s)%s%s", describe(err), retryingAt, clockSeconds(s.retryAt))
 	var sp StoreProblem
 	if !errors.As(err, &sp) || !sp.StoreUnavailable() {
-		s.problem = fmt.Sprintf("keyring error (%s); retrying at %s", describe(err), clockSeconds(s.retryAt))
+		s.problem = fmt.Sprintf("keyring error (%s)%s%s", describe(err), retryingAt, clockSeconds(s.retryAt))
 	}
 	if was != StateStoreProblem {
 		s.m.emitLocked(EventStoreProblem, s)
