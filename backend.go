@@ -441,6 +441,17 @@ func loginError(err error) error {
 	return err
 }
 
+// do runs an authenticated call through the session (one refresh and replay
+// on an expired token) and records in the index if the server ended the
+// session meanwhile: a one-shot command runs no engine loop that would.
+func (s *Service) do(ctx context.Context, sess *matrix.Session, call func(ctx context.Context, tok matrix.Secret) error) error {
+	err := sess.Do(ctx, call)
+	if err != nil {
+		s.recordState(sess.Status())
+	}
+	return err
+}
+
 // Refresh refreshes the account's access token now.
 func (s *Service) Refresh(ctx context.Context, userID string) error {
 	sess, _, err := s.session(ctx, userID)
@@ -540,7 +551,7 @@ func (s *Service) Devices(ctx context.Context, userID string) ([]matrix.Device, 
 		return nil, err
 	}
 	var devs []matrix.Device
-	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+	err = s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
 		var err error
 		devs, err = sess.Client().Devices(ctx, tok)
 		return err
@@ -560,7 +571,7 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string
 	if err != nil {
 		return err
 	}
-	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+	err = s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
 		if len(ids) == 1 {
 			return sess.Client().DeleteDevice(ctx, tok, ids[0], auth)
 		}
@@ -597,7 +608,7 @@ func (s *Service) CheckLoginToken(ctx context.Context, userID string) (ui.LoginT
 		flows = &matrix.LoginFlowsResponse{}
 	}
 	var caps *matrix.CapabilitiesResponse
-	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+	err = s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
 		var err error
 		caps, err = c.Capabilities(ctx, tok)
 		return err
@@ -641,7 +652,7 @@ func (s *Service) MintLoginToken(ctx context.Context, userID string, auth *matri
 		s.mu.Unlock()
 	}
 	var resp *matrix.GetLoginTokenResponse
-	err = sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error {
+	err = s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
 		var err error
 		resp, err = sess.Client().GetLoginToken(ctx, tok, path, matrix.GetLoginTokenRequest{Auth: auth})
 		return err

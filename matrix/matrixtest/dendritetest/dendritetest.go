@@ -22,7 +22,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -204,8 +203,7 @@ func startIn(bin, dir string, opt Options) (*Server, error) {
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	// Its own process group, so Stop can end it and anything it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, err
@@ -252,19 +250,18 @@ func (s *Server) Stop() {
 	if s == nil || s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	pid := s.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
+	signalGroup(s.cmd, false)
 	select {
 	case <-s.done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
+		signalGroup(s.cmd, true)
 		<-s.done
 	}
 	os.RemoveAll(s.Dir)
 }
 
-// Register creates a user through Dendrite's shared-secret registration endpoint and returns
-// the full user ID.
+// Register creates a user through Dendrite's shared-secret registration endpoint, signs out the
+// device that registration creates (so the user starts with none), and returns the full user ID.
 func (s *Server) Register(ctx context.Context, localpart, password string) (string, error) {
 	nonceURL := s.URL + "/_synapse/admin/v1/register"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, nonceURL, nil)
@@ -294,8 +291,9 @@ func (s *Server) Register(ctx context.Context, localpart, password string) (stri
 	}
 	defer resp.Body.Close()
 	var out struct {
-		UserID string `json:"user_id"`
-		Error  string `json:"error"`
+		UserID      string `json:"user_id"`
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
 	}
 	json.NewDecoder(resp.Body).Decode(&out)
 	if resp.StatusCode != 200 {
@@ -303,6 +301,20 @@ func (s *Server) Register(ctx context.Context, localpart, password string) (stri
 	}
 	if out.UserID == "" {
 		out.UserID = "@" + localpart + ":" + s.ServerName
+	}
+	// Registration signs a device in; end it so the user starts with no devices.
+	if out.AccessToken != "" {
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/_matrix/client/v3/logout", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+out.AccessToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("ending the registration session of %s: %w", localpart, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return "", fmt.Errorf("ending the registration session of %s: HTTP %d", localpart, resp.StatusCode)
+		}
 	}
 	return out.UserID, nil
 }

@@ -59,3 +59,20 @@ func TestStartRegisterLogin(t *testing.T) {
 		t.Fatalf("login: %d %v", resp.StatusCode, out["errcode"])
 	}
 }
+
+// BenchmarkStart measures a start with cached binaries: keys, config, and the
+// wait until /versions answers. The stop is not timed.
+func BenchmarkStart(b *testing.B) {
+	if _, _, err := Build(); err != nil {
+		b.Skipf("Dendrite unavailable: %s", firstLine(err))
+	}
+	for b.Loop() {
+		s, err := Start(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Stop()
+		b.StartTimer()
+	}
+}
