@@ -77,6 +77,7 @@ type model struct {
 	seq        int            // numbers requests so late answers for a screen left behind are dropped
 	events     <-chan matrix.Event
 	lastExpiry map[string]expirySeen
+	notesUntil time.Time // start-up notes stay in the status line until then
 }
 
 // expirySeen remembers when the interface first saw an expiry deadline, to
@@ -117,7 +118,27 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 	m.events = b.Events()
 	m.accounts = b.Accounts()
 	m.login = newLoginForm(st, opt.Hostname)
+	m.setNotes(opt.Notes)
 	return m
+}
+
+// notesHold is how long start-up notes keep the status line from background
+// events, which would otherwise replace them before anyone reads them.
+const notesHold = 15 * time.Second
+
+// setNotes puts the start-up notes in the status line, on one line whatever
+// they hold.
+func (m *model) setNotes(notes []string) {
+	var parts []string
+	for _, n := range notes {
+		if n = clean(n); n != "" {
+			parts = append(parts, n)
+		}
+	}
+	if len(parts) > 0 {
+		m.setStatus(strings.Join(parts, " · "), false)
+		m.notesUntil = m.now().Add(notesHold)
+	}
 }
 
 func (m *model) Init() tea.Cmd {
@@ -295,6 +316,9 @@ func (m *model) onTick() tea.Cmd {
 
 func (m *model) onEvent(ev matrix.Event) {
 	m.reloadAccounts()
+	if m.now().Before(m.notesUntil) {
+		return // the rows show the new state; the notes keep the status line
+	}
 	u := matrix.Sanitize(ev.Status.Account.UserID)
 	ok := false
 	var s string

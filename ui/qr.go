@@ -24,6 +24,19 @@ func renderQR(text string, style lipgloss.Style, inkLight bool) (string, int, er
 	return out, n, nil
 }
 
+// RenderQR draws text as a QR code in half blocks for printing outside the
+// full-screen app (mxauth login-token --qr), one line per row with a
+// trailing newline. With colour the code is black on white, as true colour
+// (pass it through a colorprofile writer to fit the terminal); without, dark
+// modules are the printed ones, right for paper and light themes.
+func RenderQR(text string, noColor bool) (string, error) {
+	out, _, err := renderQR(text, NewStyles(noColor).QR, false)
+	if err != nil {
+		return "", err
+	}
+	return out + "\n", nil
+}
+
 // qrRows is how many terminal rows a code takes.
 func qrRows(code *qr.Code) int { return (code.Size + 2*qrQuiet + 1) / 2 }
 

@@ -78,6 +78,9 @@ type RunOptions struct {
 	Hostname string // for the default device name "mxauth on <hostname>"
 	// Now is the clock; nil means time.Now. Tests pin it so views are reproducible.
 	Now func() time.Time
+	// Notes are shown in the status line at start (keyring repairs and the
+	// like), since anything printed before the full screen opens is hidden.
+	Notes []string
 }
 
 // New returns the root model. Run wraps it; tests drive it directly.
@@ -97,7 +100,7 @@ func run(ctx context.Context, b Backend, opt RunOptions, extra ...tea.ProgramOpt
 		return errors.New("ui: no backend")
 	}
 	m := newModel(ctx, b, opt)
-	opts := []tea.ProgramOption{tea.WithContext(ctx)}
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(30)}
 	if opt.NoColor {
 		// The library only honours boolean-looking NO_COLOR values; any value counts.
 		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
