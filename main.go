@@ -63,8 +63,16 @@ func main() {
 }
 
 // main runs one command line and returns the exit code.
-func (a *app) main(ctx context.Context, args []string) int {
+func (a *app) main(ctx context.Context, args []string) (code int) {
 	a.ctx = ctx
+	defer func() {
+		// A bug must end in one line and exit 1, not a stack trace: the
+		// full-screen app restores the terminal on its own before this.
+		if r := recover(); r != nil {
+			fmt.Fprintln(a.stderr, "mxauth: internal error:", oneLine(matrix.Sanitize(fmt.Sprint(r))))
+			code = exitError
+		}
+	}()
 	err := a.dispatch(ctx, args)
 	if err == nil {
 		return exitOK

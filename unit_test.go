@@ -87,3 +87,17 @@ func TestWriteQR(t *testing.T) {
 		t.Fatalf("colour rendering has %d rows, plain %d", n, len(lines))
 	}
 }
+
+// TestPanicBecomesOneLine: a bug inside a command ends with one clean line and
+// exit 1, never a stack trace or escape sequences on the terminal.
+func TestPanicBecomesOneLine(t *testing.T) {
+	var stderr strings.Builder
+	a := &app{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { panic("boom\x1b[2J\nsecond line") }}
+	if code := a.main(t.Context(), []string{"list"}); code != exitError {
+		t.Fatalf("exit %d, want %d", code, exitError)
+	}
+	got := stderr.String()
+	if got != "mxauth: internal error: boom second line\n" && got != "mxauth: internal error: boomsecond line\n" {
+		t.Fatalf("stderr %q", got)
+	}
+}
