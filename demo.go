@@ -117,8 +117,9 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 }
 
 // maxDemoAccounts bounds --accounts: enough to load the screen and the
-// engine, not so many that starting takes minutes.
-const maxDemoAccounts = 10000
+// engine, not so many that starting takes minutes (each sign-in rewrites
+// the whole account list, so the start grows with the square of N).
+const maxDemoAccounts = 2000
 
 // demoLoginParallel is how many sign-ins run at once; the server is in
 // process, so more would only contend for the same cores.

@@ -228,6 +228,28 @@ func (m *model) reloadAccounts() {
 	}
 }
 
+// applyStatus puts an event's status into its row. An event carries the
+// session's whole status, so with many accounts refreshing this avoids
+// rebuilding every row per event; the 1 Hz tick reloads them all anyway.
+// An account not on the list (or on another device) reloads everything.
+func (m *model) applyStatus(st matrix.Status) {
+	for i := range m.accounts {
+		a := &m.accounts[i]
+		if a.UserID != st.Account.UserID {
+			continue
+		}
+		if a.DeviceID != st.Account.DeviceID {
+			break
+		}
+		a.Status = st
+		if seen, ok := m.lastExpiry[a.UserID]; !ok || !seen.expiresAt.Equal(st.ExpiresAt) {
+			m.lastExpiry[a.UserID] = expirySeen{expiresAt: st.ExpiresAt, seenAt: m.now()}
+		}
+		return
+	}
+	m.reloadAccounts()
+}
+
 func (m *model) account(userID string) (AccountView, bool) {
 	for _, a := range m.accounts {
 		if a.UserID == userID {
@@ -315,7 +337,7 @@ func (m *model) onTick() tea.Cmd {
 }
 
 func (m *model) onEvent(ev matrix.Event) {
-	m.reloadAccounts()
+	m.applyStatus(ev.Status)
 	if m.now().Before(m.notesUntil) {
 		return // the rows show the new state; the notes keep the status line
 	}

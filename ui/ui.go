@@ -100,6 +100,8 @@ func run(ctx context.Context, b Backend, opt RunOptions, extra ...tea.ProgramOpt
 		return errors.New("ui: no backend")
 	}
 	m := newModel(ctx, b, opt)
+	// The screen changes once a second or on a key press: 30 frames a second
+	// is plenty and halves the idle wake-ups of the default 60.
 	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(30)}
 	if opt.NoColor {
 		// The library only honours boolean-looking NO_COLOR values; any value counts.
