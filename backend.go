@@ -221,10 +221,18 @@ func (s *Service) Events() <-chan matrix.Event { return s.events }
 // until ctx ends; the TUI runs it in the background.
 func (s *Service) Run(ctx context.Context) {
 	go s.mgr.Run(ctx)
+	watch := time.NewTicker(indexPoll)
+	defer watch.Stop()
+	seen := s.indexStamp()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-watch.C:
+			if now := s.indexStamp(); now != seen {
+				seen = now
+				s.syncWithIndex(ctx)
+			}
 		case ev := <-s.mgr.Events():
 			s.recordState(ev.Status)
 			select {
@@ -232,6 +240,57 @@ func (s *Service) Run(ctx context.Context) {
 			default: // the UI is behind; it reads statuses on its own tick anyway
 			}
 		}
+	}
+}
+
+// indexPoll is how often the running app looks for accounts that another
+// mxauth process added, signed in again or removed.
+const indexPoll = 2 * time.Second
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func (s *Service) indexStamp() fileStamp {
+	fi, err := os.Stat(s.store.IndexPath())
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{fi.ModTime(), fi.Size()}
+}
+
+// syncWithIndex re-reads the account list after another process changed it
+// and brings the sessions in line: new accounts start, removed ones stop, and
+// an account signed in again elsewhere (new device, or its sign-in flag
+// cleared) is reloaded from the keyring.
+func (s *Service) syncWithIndex(ctx context.Context) {
+	if err := s.store.Reload(); err != nil {
+		return // a file being rewritten or broken: keep what we have and look again later
+	}
+	held := map[string]matrix.AccountKey{}
+	for _, st := range s.mgr.Statuses() {
+		held[st.Account.UserID] = st.Account
+	}
+	for _, a := range s.store.Accounts() {
+		key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+		old, running := held[a.UserID]
+		delete(held, a.UserID)
+		if running && old == key {
+			sess, ok := s.mgr.Session(key)
+			ended := ok && (sess.Status().State == matrix.StateNeedsSignIn || sess.Status().State == matrix.StateSignedOut)
+			if !ended || a.NeedsSignIn || a.SignedOut {
+				continue
+			}
+		}
+		if running {
+			s.mgr.Remove(old)
+		}
+		_, _ = s.load(ctx, a)
+	}
+	for user, key := range held {
+		s.mgr.Remove(key)
+		s.setMissing(user, nil)
 	}
 }
 

@@ -69,3 +69,72 @@ func TestBackendNoGetToken(t *testing.T) {
 		t.Fatalf("mint: %v (exit %d)", err, exitCode(err))
 	}
 }
+
+// TestBackendFollowsOtherProcesses: the running app (Service.Run) picks up an
+// account another mxauth process added, a sign-in again done elsewhere after
+// the server ended the session, and a removal, from the shared account list.
+func TestBackendFollowsOtherProcesses(t *testing.T) {
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	dir, secrets := t.TempDir(), keystore.NewMemoryBackend()
+	open := func() *Service {
+		st, err := keystore.Open(keystore.Options{Backend: secrets, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newService(st, serviceOptions{DeviceName: "test"})
+	}
+	running, other := open(), open()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go running.Run(ctx)
+
+	stateOf := func() (matrix.State, bool) {
+		for _, a := range running.Accounts() {
+			if a.UserID == alice {
+				return a.Status.State, true
+			}
+		}
+		return 0, false
+	}
+	waitState := func(what string, ok func(matrix.State, bool) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * indexPoll); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if ok(stateOf()) {
+				return
+			}
+		}
+		st, held := stateOf()
+		t.Fatalf("%s: the running app shows held=%v state=%v", what, held, st)
+	}
+
+	first, err := other.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState("added elsewhere", func(st matrix.State, held bool) bool { return held && st == matrix.StateActive })
+
+	// The server ends the session softly; the running app notices on its next call.
+	srv.SoftLogoutDevice(alice, first.DeviceID)
+	if _, err := running.Devices(ctx, alice); err == nil {
+		t.Fatal("devices after a soft logout should fail")
+	}
+	waitState("soft logout", func(st matrix.State, held bool) bool { return held && st == matrix.StateNeedsSignIn })
+
+	// Signing in again in the other process (same device) brings it back here.
+	again, err := other.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw), DeviceID: first.DeviceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.DeviceID != first.DeviceID {
+		t.Fatalf("sign-in again made device %s, want %s", again.DeviceID, first.DeviceID)
+	}
+	waitState("signed in again elsewhere", func(st matrix.State, held bool) bool { return held && st == matrix.StateActive })
+	if _, err := running.Devices(ctx, alice); err != nil {
+		t.Fatalf("the running app should use the new tokens: %v", err)
+	}
+
+	if err := other.SignOut(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	waitState("removed elsewhere", func(_ matrix.State, held bool) bool { return !held })
+}
