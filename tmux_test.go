@@ -184,3 +184,26 @@ func TestTmuxDemo(t *testing.T) {
 	}
 	t.Fatalf("mxauth demo did not quit on q:\n%s", m.capture())
 }
+
+// TestTmuxKeyringUnavailable: the full-screen app on a machine whose keyring
+// cannot be reached says so at once, with advice, before any password is typed.
+func TestTmuxKeyringUnavailable(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
+			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")
+		}
+		t.Skip("tmux not installed (set MXAUTH_E2E_TMUX=1 to require it)")
+	}
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-nokeyring-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	home := t.TempDir()
+	bus := "unix:path=" + filepath.Join(home, "no-such-bus")
+	launch := fmt.Sprintf("env -i PATH=%q HOME=%q XDG_RUNTIME_DIR=%q DBUS_SESSION_BUS_ADDRESS=%q TERM=xterm-256color NO_COLOR=1 %q",
+		os.Getenv("PATH"), home, home, bus, binPath)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "30", launch)
+	screen, _ := m.wait("the keyring note", regexp.MustCompile(`(?s)No accounts yet.*keyring`))
+	if !strings.Contains(screen, "mxauth demo") && !strings.Contains(screen, "gnome-keyring") {
+		t.Fatalf("the note should say what to do:\n%s", screen)
+	}
+	m.keys("q")
+}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"golang.org/x/term"
 
+	"mxauth/keystore"
+	"mxauth/matrix"
 	"mxauth/ui"
 )
 
@@ -14,6 +17,10 @@ const tuiUsage = `Usage:
 
 Opens the full-screen session manager: every account with a live countdown to
 its token's expiry, refreshed in the background while it runs.`
+
+// keyringCheck names an item that never exists: reading it answers "not
+// found" from a working keyring and an error from an unusable one.
+var keyringCheck = matrix.AccountKey{UserID: "@keyring-check:mxauth.invalid", DeviceID: "CHECK"}
 
 // runTUI opens the keyring-backed store and runs the full-screen program.
 func runTUI(ctx context.Context, a *app, args []string) error {
@@ -36,6 +43,14 @@ func runTUI(ctx context.Context, a *app, args []string) error {
 	if err != nil && storeProblem(err) {
 		// The TUI still opens: accounts show the keyring problem themselves.
 		notes = append(notes, errorMessage(err))
+	}
+	if err == nil && len(svc.store.Accounts()) == 0 {
+		// With no accounts nothing else would touch the keyring before the
+		// first sign-in; say now, not after a password was typed, if it is unusable.
+		var kerr *keystore.Error
+		if _, perr := svc.store.LoadTokens(ctx, keyringCheck); storeProblem(perr) && errors.As(perr, &kerr) {
+			notes = append(notes, kerr.Summary())
+		}
 	}
 	// Shown in the status line, and printed after exit so they stay in the
 	// scrollback (anything printed before the full screen opens is hidden).

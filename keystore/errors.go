@@ -96,6 +96,15 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Summary is the problem and what to do about it, without the operation and
+// account that Error names: for a notice that is not about one account.
+func (e *Error) Summary() string {
+	if a := e.advice(); a != "" {
+		return e.what() + ": " + a
+	}
+	return e.what()
+}
+
 func (e *Error) backend() string {
 	if e.Backend == "" {
 		return "the keyring"
@@ -134,9 +143,8 @@ func (e *Error) advice() string {
 		return "sign in again"
 	case KindUnavailable:
 		if e.Backend == secretServiceName || e.Backend == "" {
-			return "start a Secret Service provider (gnome-keyring-daemon --start --components=secrets, " +
-				"or KeePassXC with its Secret Service integration enabled) in a desktop or D-Bus session, " +
-				"or try `mxauth demo`, which keeps nothing"
+			return "start gnome-keyring-daemon, or enable KeePassXC's Secret Service integration, " +
+				"in your desktop or D-Bus session; or try `mxauth demo`, which keeps nothing"
 		}
 		return "check that the system keyring is working, or try `mxauth demo`, which keeps nothing"
 	case KindLocked:

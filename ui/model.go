@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"github.com/charmbracelet/x/ansi"
 	"strings"
 	"time"
 
@@ -500,11 +501,15 @@ func (m *model) frame() string {
 		if !m.statusOK {
 			st = m.styles.Warn
 		}
-		statusLine = " " + st.Render(truncate(m.status, w-2))
+		lines := statusLines(m.status, w-2)
+		for i, l := range lines {
+			lines[i] = " " + st.Render(l)
+		}
+		statusLine = strings.Join(lines, "\n")
 	}
 
 	topH := lipgloss.Height(strings.Join(top, "\n"))
-	bodyH := m.height - topH - 1 - lipgloss.Height(helpView) - 1
+	bodyH := m.height - topH - 1 - lipgloss.Height(helpView) - lipgloss.Height(statusLine)
 	compact := m.needsRoom(bodyH)
 	if compact {
 		bodyH += 2 // no spacer, no status line: the QR code comes first
@@ -629,6 +634,25 @@ func fit(s string, w, h int) string {
 		lines = append(lines, "")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// maxStatusLines bounds the status line: long messages (a keyring problem
+// with its advice) wrap instead of losing their end, but never push the
+// screen off.
+const maxStatusLines = 3
+
+// statusLines word-wraps a status message into at most maxStatusLines lines
+// of width w, cutting the last one with an ellipsis if it is still too long.
+func statusLines(s string, w int) []string {
+	lines := strings.Split(ansi.Wordwrap(s, max(1, w), ""), "\n")
+	if len(lines) > maxStatusLines {
+		lines = lines[:maxStatusLines]
+		lines[maxStatusLines-1] = ansiTruncate(lines[maxStatusLines-1]+" …", w)
+	}
+	for i := range lines {
+		lines[i] = truncate(lines[i], w)
+	}
+	return lines
 }
 
 func truncate(s string, w int) string {

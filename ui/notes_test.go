@@ -6,6 +6,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"mxauth/matrix"
 )
@@ -72,5 +73,26 @@ func TestNoNotesNoStatus(t *testing.T) {
 		if m.status != "" || !m.notesUntil.IsZero() {
 			t.Fatalf("notes %q gave status %q", notes, m.status)
 		}
+	}
+}
+
+// TestStatusLinesWrap: a long status wraps to at most three lines that fit the
+// width, and says it was cut; a short one stays one line.
+func TestStatusLinesWrap(t *testing.T) {
+	long := strings.Repeat("keyring advice ", 30)
+	lines := statusLines(long, 40)
+	if len(lines) != maxStatusLines {
+		t.Fatalf("%d lines, want %d: %q", len(lines), maxStatusLines, lines)
+	}
+	for _, l := range lines {
+		if lipgloss.Width(l) > 40 {
+			t.Fatalf("line wider than 40: %q", l)
+		}
+	}
+	if !strings.HasSuffix(lines[len(lines)-1], "…") {
+		t.Fatalf("a cut message must end with an ellipsis: %q", lines)
+	}
+	if got := statusLines("refreshed @bob:example.org", 40); len(got) != 1 || got[0] != "refreshed @bob:example.org" {
+		t.Fatalf("short status: %q", got)
 	}
 }
