@@ -546,16 +546,38 @@ func (s *Server) handleGetDevice(w http.ResponseWriter, r *http.Request, ri *req
 	writeJSON(w, http.StatusOK, deviceJSON(d))
 }
 
-func (s *Server) handlePutDevice(w http.ResponseWriter, r *http.Request, ri *reqInfo, vars []string) {
-	body, bodyErr := readObject(r, false)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// authenticateWithBody checks the access token and then the request body
+// (token errors win, as in Synapse), writing the error if either fails.
+// Caller holds s.mu.
+func (s *Server) authenticateWithBody(w http.ResponseWriter, r *http.Request, ri *reqInfo, bodyErr *apiError) (*accessTok, bool) {
 	a, e := s.authenticate(r, ri, authOpts{})
 	if e == nil {
 		e = bodyErr
 	}
 	if e != nil {
 		writeError(w, e)
+		return nil, false
+	}
+	return a, true
+}
+
+// passUIA runs the request's UIA step, writing the challenge or error when
+// the user has not (yet) authenticated. Caller holds s.mu.
+func (s *Server) passUIA(w http.ResponseWriter, u *user, r *http.Request, body map[string]json.RawMessage) (*uiaSession, bool) {
+	sess, e := s.checkUIA(u, r, body)
+	if e != nil {
+		writeError(w, e)
+		return nil, false
+	}
+	return sess, true
+}
+
+func (s *Server) handlePutDevice(w http.ResponseWriter, r *http.Request, ri *reqInfo, vars []string) {
+	body, bodyErr := readObject(r, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.authenticateWithBody(w, r, ri, bodyErr)
+	if !ok {
 		return
 	}
 	name, ok, e := getString(body, "display_name")
@@ -579,18 +601,13 @@ func (s *Server) handleDeleteDevice(w http.ResponseWriter, r *http.Request, ri *
 	body, bodyErr := readObject(r, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, e := s.authenticate(r, ri, authOpts{})
-	if e == nil {
-		e = bodyErr
-	}
-	if e != nil {
-		writeError(w, e)
+	a, ok := s.authenticateWithBody(w, r, ri, bodyErr)
+	if !ok {
 		return
 	}
 	u := a.dev.user
-	sess, e := s.checkUIA(u, r, body)
-	if e != nil {
-		writeError(w, e)
+	sess, ok := s.passUIA(w, u, r, body)
+	if !ok {
 		return
 	}
 	delete(s.uia, sess.id)
@@ -604,12 +621,8 @@ func (s *Server) handleDeleteDevices(w http.ResponseWriter, r *http.Request, ri 
 	body, bodyErr := readObject(r, false)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, e := s.authenticate(r, ri, authOpts{})
-	if e == nil {
-		e = bodyErr
-	}
-	if e != nil {
-		writeError(w, e)
+	a, ok := s.authenticateWithBody(w, r, ri, bodyErr)
+	if !ok {
 		return
 	}
 	if !present(body, "devices") {
@@ -622,9 +635,8 @@ func (s *Server) handleDeleteDevices(w http.ResponseWriter, r *http.Request, ri 
 		return
 	}
 	u := a.dev.user
-	sess, e := s.checkUIA(u, r, body)
-	if e != nil {
-		writeError(w, e)
+	sess, ok := s.passUIA(w, u, r, body)
+	if !ok {
 		return
 	}
 	delete(s.uia, sess.id)
@@ -640,18 +652,13 @@ func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request, ri *reqI
 	body, bodyErr := readObject(r, false)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, e := s.authenticate(r, ri, authOpts{})
-	if e == nil {
-		e = bodyErr
-	}
-	if e != nil {
-		writeError(w, e)
+	a, ok := s.authenticateWithBody(w, r, ri, bodyErr)
+	if !ok {
 		return
 	}
 	u := a.dev.user
-	sess, e := s.checkUIA(u, r, body)
-	if e != nil {
-		writeError(w, e)
+	sess, ok := s.passUIA(w, u, r, body)
+	if !ok {
 		return
 	}
 	// Synapse's 1/min limit comes after UIA; the session survives so the
