@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"time"
 
 	"mxauth/matrix"
 )
@@ -11,16 +13,52 @@ import (
 // failed attempts anyway.
 const maxPasswordTries = 3
 
+// maxUIAWait is the longest rate-limit wait sat out at the terminal after a
+// password was accepted; longer ones end the command with exit code 6.
+const maxUIAWait = 2 * time.Minute
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // withUIA runs call, answering the server's user-interactive authentication:
 // the password stage from the reader, other stages through the browser
 // fallback page. call is always the same request; only auth changes.
 func (a *app) withUIA(userID string, fallback func(stage, session string) string, pw *secretReader, call func(auth *matrix.AuthData) error) error {
 	err := call(nil)
 	tries := 0
+	session := "" // the UIA session a password or browser stage went into
 	for {
+		if session != "" && matrix.IsLimitExceeded(err) && pw.interactive() {
+			// The server took the password, then rate-limited the call itself
+			// (Synapse's get_token limit comes after UIA). Someone is at the
+			// terminal: wait it out and resend on the same session rather than
+			// make them type the password again.
+			wait, ok := matrix.RetryAfter(err)
+			if !ok || wait > maxUIAWait {
+				return err
+			}
+			a.infof("Rate limited by the server after your password was accepted; trying again in %s (Ctrl+C to stop).", roundDuration(wait))
+			if err := sleepCtx(a.ctx, wait); err != nil {
+				return errCancelled
+			}
+			err = call(matrix.SessionAuth(session))
+			continue
+		}
 		ch, ok := matrix.AsUIA(err)
 		if !ok {
 			return err
+		}
+		if ch.Session != "" {
+			session = ch.Session
 		}
 		if tries > 0 {
 			// The server answered a password with another challenge. Only a

@@ -8,10 +8,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
+	"mxauth/matrix/matrixtest"
 )
 
 // tmuxTerm drives the real binary in a real terminal: a tmux server of its own.
@@ -206,4 +209,61 @@ func TestTmuxKeyringUnavailable(t *testing.T) {
 		t.Fatalf("the note should say what to do:\n%s", screen)
 	}
 	m.keys("q")
+}
+
+// TestTmuxLoginTokenWaitsOutRateLimit: at a terminal, a rate limit that comes
+// after the password was accepted is waited out and the request resent on the
+// same UIA session, so the password is typed once.
+func TestTmuxLoginTokenWaitsOutRateLimit(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
+			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")
+		}
+		t.Skip("tmux not installed (set MXAUTH_E2E_TMUX=1 to require it)")
+	}
+	c := newCLI(t)
+	var ahead atomic.Int64 // how far the server's clock runs ahead of ours
+	srv := matrixtest.New(matrixtest.Options{
+		AccessTokenLifetime: time.Hour,
+		LoginTokenRateLimit: true,
+		Now:                 func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) },
+	})
+	t.Cleanup(srv.Close)
+	pw := "correct horse battery"
+	alice := srv.AddUser("alice", pw)
+	c.ok(pw+"\n", "login", "--user", alice, "--password-stdin")
+	c.ok(pw+"\n", "login-token", "--password-stdin")
+	// The next mint comes 3 s before the server's one-a-minute limit lifts.
+	ahead.Store(int64(57 * time.Second))
+	srv.ResetLog()
+
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-ratelimit-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	var env []string
+	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH")}) {
+		env = append(env, fmt.Sprintf("%q", kv))
+	}
+	launch := fmt.Sprintf("env -i %s %q login-token; echo EXIT=$?; sleep 30", strings.Join(env, " "), binPath)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "30", launch)
+	m.wait("the password prompt", regexp.MustCompile(`Password for @alice`))
+	m.literal(pw)
+	m.keys("Enter")
+	m.wait("the rate-limit wait", regexp.MustCompile(`trying again in \d+s`))
+	screen, _ := m.wait("the token", regexp.MustCompile(`(?s)EXIT=0`))
+	if !regexp.MustCompile(`(?m)^syl_\S+$`).MatchString(screen) && !strings.Contains(screen, "Single use") {
+		t.Fatalf("no token printed after the wait:\n%s", screen)
+	}
+	mints := 0
+	for _, r := range srv.Requests() {
+		if strings.Contains(r.Path, "get_token") {
+			mints++
+		}
+	}
+	// Challenge, password (429), resend with the session only: three calls, one password.
+	if mints != 3 {
+		t.Fatalf("%d get_token requests, want 3 (challenge, password answered 429, resend on the session)", mints)
+	}
+	if n := strings.Count(screen, "Password for"); n != 1 {
+		t.Fatalf("the password was asked for %d times:\n%s", n, screen)
+	}
 }
