@@ -23,6 +23,9 @@ import (
 // one line when it cannot be built or started, unless MXAUTH_REAL_HOMESERVER=1.
 func startDendrite(t *testing.T, opt dendritetest.Options) *dendritetest.Server {
 	t.Helper()
+	if why := dendritetest.SkipReason(); why != "" {
+		t.Skip(why)
+	}
 	start := time.Now()
 	s, err := dendritetest.Start(opt)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 // environment requires a real homeserver.
 func startOrSkip(t *testing.T, opt Options) *Server {
 	t.Helper()
+	if why := SkipReason(); why != "" {
+		t.Skip(why)
+	}
 	s, err := Start(opt)
 	if err != nil {
 		if os.Getenv(EnvRequire) == "1" {
