@@ -541,13 +541,29 @@ func (s *Service) AccessToken(ctx context.Context, userID string) (matrix.Secret
 // SignOut logs the session out on the server, then removes its secrets and
 // index entry. A server that says the session is already gone still counts.
 func (s *Service) SignOut(ctx context.Context, userID string) error {
+	return s.signOut(ctx, userID, false)
+}
+
+// ForgetLocally removes an account's secrets and index entry without asking
+// the server, for a homeserver that is gone for good. The device stays on the
+// server until it is deleted from another session.
+func (s *Service) ForgetLocally(ctx context.Context, userID string) error {
+	return s.signOut(ctx, userID, true)
+}
+
+func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) error {
 	a, err := s.account(userID)
 	if err != nil {
 		return err
 	}
 	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
-	sess, lerr := s.load(ctx, a)
+	var sess *matrix.Session
+	var lerr error
+	if !localOnly {
+		sess, lerr = s.load(ctx, a)
+	}
 	switch {
+	case localOnly:
 	case lerr == nil:
 		c := sess.Client()
 		err := sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error { return c.Logout(ctx, tok) })

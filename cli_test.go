@@ -408,3 +408,26 @@ func TestLockedKeyring(t *testing.T) {
 	}
 	c.ok("", "token")
 }
+
+// TestLogoutLocalWhenServerGone: with the homeserver unreachable, logout keeps
+// everything and fails; --local then removes the local copy without it.
+func TestLogoutLocalWhenServerGone(t *testing.T) {
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	c.login(srv, alice, pw)
+	srv.Close()
+	r := c.run("", "logout")
+	if r.code == 0 || len(keyringItems(t, alice)) != 1 {
+		t.Fatalf("logout with the server gone must fail and keep the secrets: %s", r)
+	}
+	r = c.ok("", "logout", "--local")
+	if !strings.Contains(r.stderr, "stays on the server") {
+		t.Fatalf("--local should say the device stays on the server: %s", r)
+	}
+	if items := keyringItems(t, alice); len(items) != 0 {
+		t.Fatalf("keyring items after logout --local: %v", items)
+	}
+	if got := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout); len(got) != 0 {
+		t.Fatalf("list after logout --local: %+v", got)
+	}
+}
