@@ -605,16 +605,7 @@ func (s *Server) handleDeleteDevice(w http.ResponseWriter, r *http.Request, ri *
 	if !ok {
 		return
 	}
-	u := a.dev.user
-	sess, ok := s.passUIA(w, u, r, body)
-	if !ok {
-		return
-	}
-	delete(s.uia, sess.id)
-	if d := u.devices[vars[0]]; d != nil {
-		s.deleteDevice(d)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{})
+	s.deleteDevicesAfterUIA(w, r, a.dev.user, body, []string{vars[0]})
 }
 
 func (s *Server) handleDeleteDevices(w http.ResponseWriter, r *http.Request, ri *reqInfo, _ []string) {
@@ -634,7 +625,12 @@ func (s *Server) handleDeleteDevices(w http.ResponseWriter, r *http.Request, ri 
 		writeError(w, errf(http.StatusBadRequest, "M_BAD_JSON", "devices must be a list of strings"))
 		return
 	}
-	u := a.dev.user
+	s.deleteDevicesAfterUIA(w, r, a.dev.user, body, ids)
+}
+
+// deleteDevicesAfterUIA deletes the user's devices once UIA has passed; unknown
+// IDs are ignored, as in Synapse. Caller holds s.mu.
+func (s *Server) deleteDevicesAfterUIA(w http.ResponseWriter, r *http.Request, u *user, body map[string]json.RawMessage, ids []string) {
 	sess, ok := s.passUIA(w, u, r, body)
 	if !ok {
 		return
