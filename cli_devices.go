@@ -50,11 +50,7 @@ func runDevices(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	svc, err := a.openService(openOptions{})
-	if err != nil {
-		return err
-	}
-	acct, err := svc.account(*account)
+	svc, acct, err := a.openAccount(*account)
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,7 @@ func runExec(ctx context.Context, a *app, args []string) error {
 	if len(argv) == 0 {
 		return usageErrorf("exec: give a command to run after --")
 	}
-	svc, err := a.openService(openOptions{})
-	if err != nil {
-		return err
-	}
-	acct, err := svc.account(*account)
+	svc, acct, err := a.openAccount(*account)
 	if err != nil {
 		return err
 	}

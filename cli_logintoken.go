@@ -47,11 +47,7 @@ func runLoginToken(ctx context.Context, a *app, args []string) error {
 	if err := pw.check(); err != nil {
 		return err
 	}
-	svc, err := a.openService(openOptions{})
-	if err != nil {
-		return err
-	}
-	acct, err := svc.account(*account)
+	svc, acct, err := a.openAccount(*account)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -20,7 +19,6 @@ import (
 	"unicode/utf8"
 
 	"mxauth/keystore"
-	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
 	"mxauth/matrix/matrixtest"
 	"mxauth/ui"
@@ -351,11 +349,7 @@ func (c *cli) runTimed(ctx context.Context, stdin string, args ...string) (resul
 
 // execTimed is runTimed without the test: safe to call from any goroutine.
 func (c *cli) execTimed(ctx context.Context, stdin string, args ...string) (r result, took time.Duration, maxRSSKiB int64, err error) {
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	env := keyringtest.Merge(os.Environ(), keyringEnv)
-	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1")
-	cmd.Env = keyringtest.Merge(env, c.extra)
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd := c.command(ctx, stdin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -397,6 +391,10 @@ func failsCleanly(t *testing.T, r result, want ...string) {
 	clean(t, r)
 	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 		t.Fatalf("crashed: %s", r)
+	}
+	// A one-shot command exits; it must not promise a retry that never comes.
+	if strings.Contains(r.stderr, "retrying at") {
+		t.Errorf("a failed command promises a retry: %s", r.stderr)
 	}
 	for _, w := range want {
 		if !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(w)) {

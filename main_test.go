@@ -99,11 +99,7 @@ func (c *cli) run(stdin string, args ...string) result {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	env := keyringtest.Merge(os.Environ(), keyringEnv)
-	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1")
-	cmd.Env = keyringtest.Merge(env, c.extra)
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd := c.command(ctx, stdin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -116,6 +112,16 @@ func (c *cli) run(stdin string, args ...string) result {
 		c.t.Fatalf("running mxauth %v: %v", args, err)
 	}
 	return result{out.String(), errb.String(), code}
+}
+
+// command is mxauth with this config dir, the private keyring and stdin.
+func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	env := keyringtest.Merge(os.Environ(), keyringEnv)
+	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1")
+	cmd.Env = keyringtest.Merge(env, c.extra)
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd
 }
 
 // ok runs mxauth and fails the test unless it exits 0.

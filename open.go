@@ -23,3 +23,14 @@ func (a *app) openService(opt openOptions) (*Service, error) {
 	}
 	return newService(st, serviceOptions{InsecureHTTP: opt.InsecureHTTP, DeviceName: opt.DeviceName}), nil
 }
+
+// openAccount opens the store and finds the account a command works on: the
+// user ID given with --account, or the default account for "".
+func (a *app) openAccount(userID string) (*Service, keystore.Account, error) {
+	svc, err := a.openService(openOptions{})
+	if err != nil {
+		return nil, keystore.Account{}, err
+	}
+	acct, err := svc.account(userID)
+	return svc, acct, err
+}
