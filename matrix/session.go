@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 )
@@ -248,6 +247,9 @@ func (s *Session) statusLocked() Status {
 	case StateRetrying, StateStoreProblem:
 		st.RetryAt = s.retryAt
 		st.NextRefresh = s.retryAt
+		// The running engine will try again; a one-shot caller's error
+		// (errorLocked) leaves this out, since it exits instead.
+		st.Problem += "; retrying at " + clockSeconds(s.retryAt)
 	case StateLocked:
 		st.NextRefresh = s.pollAt
 	}
@@ -286,11 +288,6 @@ func clockSeconds(t time.Time) string {
 	return t.Local().Format("15:04:05")
 }
 
-// retryingAt joins a problem to the time the engine tries again. The clause is
-// for the running engine's status; errors returned to a caller leave it out,
-// since a one-shot command exits instead of retrying.
-const retryingAt = "; retrying at "
-
 // refreshFailure names a transient refresh failure in words a user can act on.
 func refreshFailure(err error) string {
 	var me *Error
@@ -309,7 +306,7 @@ func refreshFailure(err error) string {
 
 // errorLocked turns a session that cannot serve a token into the error callers see.
 func (s *Session) errorLocked(cause error) error {
-	reason, _, _ := strings.Cut(s.problem, retryingAt)
+	reason := s.problem
 	if reason == "" {
 		reason = "no usable access token (" + s.state.String() + ")"
 	}
@@ -732,7 +729,7 @@ func (s *Session) refreshFailed(ctx context.Context, err error) error {
 	was := s.prevLocked()
 	s.state = StateRetrying
 	s.retryAt = now.Add(wait)
-	s.problem = fmt.Sprintf("%s (%s)%s%s", refreshFailure(err), describe(err), retryingAt, clockSeconds(s.retryAt))
+	s.problem = fmt.Sprintf("%s (%s)", refreshFailure(err), describe(err))
 	if was != StateRetrying {
 		s.m.emitLocked(EventRetrying, s)
 	}
@@ -751,10 +748,10 @@ func (s *Session) storeFailed(err error) error {
 	was := s.prevLocked()
 	s.state = StateStoreProblem
 	s.retryAt = now.Add(wait)
-	s.problem = fmt.Sprintf("keyring unavailable or locked (%s)%s%s", describe(err), retryingAt, clockSeconds(s.retryAt))
+	s.problem = fmt.Sprintf("keyring unavailable or locked (%s)", describe(err))
 	var sp StoreProblem
 	if !errors.As(err, &sp) || !sp.StoreUnavailable() {
-		s.problem = fmt.Sprintf("keyring error (%s)%s%s", describe(err), retryingAt, clockSeconds(s.retryAt))
+		s.problem = fmt.Sprintf("keyring error (%s)", describe(err))
 	}
 	if was != StateStoreProblem {
 		s.m.emitLocked(EventStoreProblem, s)
