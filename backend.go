@@ -140,6 +140,7 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 	switch {
 	case storeProblem(err):
 		st.State, st.Problem = matrix.StateStoreProblem, err.Error()
+		st.TokensUnknown, st.Keyring = true, matrix.KeyringIssueOf(err)
 	case errors.Is(err, matrix.ErrNoStoredTokens):
 		st.Problem = "no saved tokens: sign in again"
 		if a.SignedOut {

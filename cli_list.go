@@ -68,7 +68,7 @@ func runList(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	for _, v := range views {
-		if v.Status.State == matrix.StateNonExpiring || (v.Status.State == matrix.StateActive && v.Status.ExpiresAt.IsZero()) {
+		if expiryKind(v.Status) == "never" && (v.Status.State == matrix.StateNonExpiring || v.Status.State == matrix.StateActive) {
 			a.infof("%s: %s.", v.UserID, nonExpiringNote)
 		}
 	}

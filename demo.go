@@ -109,7 +109,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		a.infof("mxauth: signed in %d demo accounts in %s", len(crowd), time.Since(start).Round(time.Millisecond))
 	}
 	start := time.Now()
-	err = a.runUI(ctx, svc, nil)
+	err = a.runUI(ctx, svc, ui.RunOptions{})
 	// What the engine did while the app ran, as the server saw it.
 	a.infof("mxauth: demo ran %s: %d token refreshes, %d requests with an expired access token",
 		time.Since(start).Round(time.Second), srv.RefreshCount(), srv.ExpiredTokenUses())

@@ -23,7 +23,8 @@ type accountJSON struct {
 	Homeserver      string     `json:"homeserver"`
 	Default         bool       `json:"default"`
 	State           string     `json:"state"`
-	ExpiresAt       *time.Time `json:"expires_at"` // null: never expires
+	ExpiresAt       *time.Time `json:"expires_at"` // null: see Expiry
+	Expiry          string     `json:"expiry"`     // what expires_at means: known, never, unknown, none
 	ExpiresInS      *int64     `json:"expires_in_s,omitempty"`
 	HasRefreshToken bool       `json:"has_refresh_token"`
 	Problem         string     `json:"problem,omitempty"`
@@ -39,6 +40,7 @@ func accountJSONFrom(v ui.AccountView, now time.Time) accountJSON {
 		State:           stateName(st),
 		HasRefreshToken: st.HasRefreshToken,
 		Problem:         matrix.Sanitize(st.Problem),
+		Expiry:          expiryKind(st),
 	}
 	if !st.ExpiresAt.IsZero() {
 		t := st.ExpiresAt.UTC().Truncate(time.Second)
@@ -65,8 +67,26 @@ func stateName(st matrix.Status) string {
 	return st.State.String()
 }
 
+// expiryKind says what is known about the access token's expiry: "known"
+// (expires_at holds it), "never" (the token does not expire), "unknown" (the
+// keyring could not be read) or "none" (there is no session: sign in again).
+func expiryKind(st matrix.Status) string {
+	switch {
+	case st.TokensUnknown:
+		return "unknown"
+	case !st.ExpiresAt.IsZero():
+		return "known"
+	case st.State == matrix.StateNeedsSignIn || st.State == matrix.StateSignedOut:
+		return "none"
+	}
+	return "never"
+}
+
 // expiryText is the human expiry column: "in 4m12s (15:04:05)".
 func expiryText(st matrix.Status, now time.Time) string {
+	if st.TokensUnknown {
+		return "unknown"
+	}
 	if st.ExpiresAt.IsZero() {
 		switch st.State {
 		case matrix.StateNeedsSignIn, matrix.StateSignedOut, matrix.StateStoreProblem:

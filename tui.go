@@ -39,22 +39,29 @@ func runTUI(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	var keyringErr error
 	notes, err := svc.store.Repair(ctx)
 	if err != nil && storeProblem(err) {
-		// The TUI still opens: accounts show the keyring problem themselves.
-		notes = append(notes, errorMessage(err))
+		// The TUI still opens and its banner says what to do. Repair's last
+		// note names the same failure, so it goes.
+		notes, keyringErr = notes[:max(0, len(notes)-1)], err
 	}
 	if err == nil && len(svc.store.Accounts()) == 0 {
 		// With no accounts nothing else would touch the keyring before the
 		// first sign-in; say now, not after a password was typed, if it is unusable.
 		var kerr *keystore.Error
 		if _, perr := svc.store.LoadTokens(ctx, keyringCheck); storeProblem(perr) && errors.As(perr, &kerr) {
-			notes = append(notes, kerr.Summary())
+			keyringErr = kerr
 		}
 	}
-	// Shown in the status line, and printed after exit so they stay in the
-	// scrollback (anything printed before the full screen opens is hidden).
-	err = a.runUI(ctx, svc, notes)
+	// Shown in the status line (a keyring problem in the banner), and printed
+	// after exit so they stay in the scrollback (anything printed before the
+	// full screen opens is hidden).
+	err = a.runUI(ctx, svc, ui.RunOptions{Notes: notes, Keyring: keyringErr})
+	var kerr *keystore.Error
+	if errors.As(keyringErr, &kerr) {
+		notes = append(notes, kerr.Summary())
+	}
 	for _, n := range notes {
 		a.infof("mxauth: %s", oneLine(n))
 	}
@@ -71,11 +78,13 @@ func (a *app) needTerminal() error {
 }
 
 // runUI runs the engine in the background and the interface in front.
-func (a *app) runUI(ctx context.Context, svc *Service, notes []string) error {
+// opt brings the start-up notes; the rest of it is filled in here.
+func (a *app) runUI(ctx context.Context, svc *Service, opt ui.RunOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	svc.LoadAll(ctx)
 	go svc.Run(ctx)
-	host, _ := os.Hostname()
-	return ui.Run(ctx, svc, ui.RunOptions{NoColor: a.getenv("NO_COLOR") != "", Hostname: host, Notes: notes})
+	opt.Hostname, _ = os.Hostname()
+	opt.NoColor = a.getenv("NO_COLOR") != ""
+	return ui.Run(ctx, svc, opt)
 }

@@ -180,6 +180,19 @@ func (e *Error) StoreUnavailable() bool {
 	return false
 }
 
+// KeyringIssue says what is wrong with the keyring, for the interface's advice.
+func (e *Error) KeyringIssue() matrix.KeyringIssue {
+	switch e.Kind {
+	case KindLocked:
+		return matrix.KeyringLocked
+	case KindUnavailable:
+		return matrix.KeyringUnavailable
+	case KindTimeout:
+		return matrix.KeyringNoAnswer
+	}
+	return matrix.KeyringFailed
+}
+
 // KindOf returns the Kind of a keystore error in err's chain.
 func KindOf(err error) (Kind, bool) {
 	var e *Error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
@@ -191,6 +192,7 @@ type Session struct {
 	mu          sync.Mutex
 	tokens      TokenSet
 	loaded      bool // tokens came from the store (false only after a keyring failure in Add)
+	keyring     KeyringIssue
 	state       State
 	problem     string
 	lastRefresh time.Time
@@ -235,6 +237,7 @@ func (s *Session) statusLocked() Status {
 		HasRefreshToken: !s.tokens.RefreshToken.IsZero(),
 		LastRefresh:     s.lastRefresh,
 		Problem:         s.problem,
+		TokensUnknown:   !s.loaded,
 	}
 	if s.client != nil {
 		st.BaseURL = s.client.BaseURL()
@@ -245,6 +248,9 @@ func (s *Session) statusLocked() Status {
 			st.NextRefresh = plannedRefresh(s.tokens)
 		}
 	case StateRetrying, StateStoreProblem:
+		if s.state == StateStoreProblem {
+			st.Keyring = s.keyring
+		}
 		st.RetryAt = s.retryAt
 		st.NextRefresh = s.retryAt
 		// The running engine will try again; a one-shot caller's error
@@ -509,7 +515,12 @@ func truncate(s string, n int) string {
 	if len(r) <= n {
 		return s
 	}
-	return string(r[:n]) + "…"
+	cut := string(r[:n])
+	// End on a whole word when one ends near the limit, so no word is cut.
+	if i := strings.LastIndexAny(cut, " ;,"); i > len(cut)/2 {
+		cut = strings.TrimRight(cut[:i], " ;,")
+	}
+	return cut + "…"
 }
 
 // describe is a short, sanitised, secret-free text for an error in a Problem line.
@@ -747,6 +758,7 @@ func (s *Session) storeFailed(err error) error {
 	wait := backoff(storeBackoffBase, s.failures)
 	was := s.prevLocked()
 	s.state = StateStoreProblem
+	s.keyring = KeyringIssueOf(err)
 	s.retryAt = now.Add(wait)
 	s.problem = fmt.Sprintf("keyring unavailable or locked (%s)", describe(err))
 	var sp StoreProblem

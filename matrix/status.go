@@ -1,6 +1,9 @@
 package matrix
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // State is where a session stands, as the UI and the CLI show it.
 type State int
@@ -47,6 +50,29 @@ type Status struct {
 	NextRefresh     time.Time // zero when no refresh is planned
 	RetryAt         time.Time // set in StateRetrying
 	Problem         string    // human text for the state, sanitised, no secrets
+	// TokensUnknown: the stored tokens could not be read (the keyring is
+	// locked or unavailable), so ExpiresAt and HasRefreshToken say nothing.
+	TokensUnknown bool
+	Keyring       KeyringIssue // in StateStoreProblem: what is wrong with the keyring
+}
+
+// KeyringIssue says what is wrong with the keyring, so the advice can fit.
+type KeyringIssue int
+
+const (
+	KeyringFailed      KeyringIssue = iota // any other keyring error
+	KeyringLocked                          // locked and not unlocked
+	KeyringUnavailable                     // no keyring to talk to
+	KeyringNoAnswer                        // did not answer in time (often an unlock prompt)
+)
+
+// KeyringIssueOf reads the issue from a store error that names one.
+func KeyringIssueOf(err error) KeyringIssue {
+	var k interface{ KeyringIssue() KeyringIssue }
+	if errors.As(err, &k) {
+		return k.KeyringIssue()
+	}
+	return KeyringFailed
 }
 
 // EventKind says what just happened to a session.

@@ -132,7 +132,8 @@ func (m *model) detailsKey(k tea.KeyPressMsg) tea.Cmd {
 			return accessTokenMsg{seq, u, t, err}
 		})
 	case key.Matches(k, km.Refresh):
-		return m.refreshCmd(d.userID)
+		// Refresh the session and reload what this screen shows of it.
+		return tea.Batch(m.refreshCmd(d.userID), m.devicesCmd())
 	case key.Matches(k, km.Up):
 		if d.devCursor > 0 {
 			d.devCursor--
@@ -264,7 +265,7 @@ func (m *model) detailsView(w, h int) string {
 	}
 	lines = append(lines, title)
 	state, stStyle := m.stateText(a.Status, now)
-	lines = append(lines, row("State", stStyle.Render(state)))
+	lines = append(lines, row("State", stStyle.Render(fitWords(state, w-16))))
 	lines = append(lines, row("Device", clean(a.DeviceID)))
 	lines = append(lines, row("Homeserver", clean(a.Homeserver)))
 
@@ -280,7 +281,12 @@ func (m *model) detailsView(w, h int) string {
 	}
 	lines = append(lines, truncate(row("Access token", tok), w))
 
-	if exp := a.Status.ExpiresAt; !exp.IsZero() {
+	switch exp := a.Status.ExpiresAt; {
+	case a.Status.TokensUnknown:
+		lines = append(lines, row("Expires", "unknown"+s.Muted.Render(" · the keyring could not be read")))
+	case exp.IsZero() && (a.Status.State == matrix.StateNeedsSignIn || a.Status.State == matrix.StateSignedOut):
+		lines = append(lines, row("Expires", "no session"))
+	case !exp.IsZero():
 		left := exp.Sub(now)
 		start := m.lifetimeStart(a)
 		pct := 0.0
@@ -294,35 +300,55 @@ func (m *model) detailsView(w, h int) string {
 			text = "in " + countdown(left)
 		}
 		lines = append(lines, row("Expires", bar.ViewAs(min(1, pct))+" "+text+s.Muted.Render(" · "+exp.In(now.Location()).Format("15:04:05"))))
-	} else {
+	default:
 		lines = append(lines, row("Expires", "never"))
 	}
 	refresh := "no"
-	if a.Status.HasRefreshToken {
+	switch {
+	case a.Status.TokensUnknown:
+		refresh = "unknown"
+	case a.Status.HasRefreshToken:
 		refresh = "yes"
 	}
 	if t := a.Status.LastRefresh; !t.IsZero() {
 		refresh += " · last " + m.clock(t)
 	}
-	if t := a.Status.NextRefresh; !t.IsZero() {
+	if t := a.Status.NextRefresh; !t.IsZero() && !a.Status.TokensUnknown {
 		refresh += " · next " + m.clock(t)
 	}
 	lines = append(lines, truncate(row("Refresh token", refresh), w))
 
+	// The banner advises on a locked or missing keyring; any other keyring
+	// error is spelt out here.
+	if a.Status.State == matrix.StateStoreProblem && a.Status.Keyring == matrix.KeyringFailed && a.Status.Problem != "" {
+		for i, l := range problemLines(a.Status.Problem, w-18) {
+			label := ""
+			if i == 0 {
+				label = "Problem"
+			}
+			lines = append(lines, row(label, s.Warn.Render(l)))
+		}
+	}
 	switch {
 	case d.infoLoading:
 		lines = append(lines, row("Server", m.spin.View()+" asking the server…"))
 	case d.infoErr != "":
-		lines = append(lines, row("Server", s.Error.Render(d.infoErr)))
+		label := "Server"
+		for _, l := range wrapLines(d.infoErr, w-16) {
+			lines = append(lines, row(label, s.Error.Render(l)))
+			label = ""
+		}
 	case d.info != nil:
 		versions, supports := serverSummary(*d.info)
 		lines = append(lines, truncate(row("Versions", versions), w), truncate(row("Supports", supports), w))
 		if d.info.Note != "" {
-			lines = append(lines, truncate(row("", s.Muted.Render(clean(d.info.Note))), w))
+			lines = append(lines, row("", s.Muted.Render(fitWords(clean(d.info.Note), w-16))))
 		}
 	}
 	if d.note != "" {
-		lines = append(lines, "  "+s.Warn.Render(truncate(d.note, w-4)))
+		for _, l := range wrapLines(d.note, w-4) {
+			lines = append(lines, "  "+s.Warn.Render(l))
+		}
 	}
 	lines = append(lines, "")
 	lines = append(lines, m.devicesView(w, h-len(lines), a)...)
@@ -354,7 +380,11 @@ func (m *model) devicesView(w, h int, a AccountView) []string {
 	case d.devLoading && len(d.devices) == 0:
 		return []string{head + " " + m.spin.View()}
 	case d.devErr != "":
-		return []string{head, "  " + s.Error.Render(truncate(d.devErr, w-4))}
+		out := []string{head}
+		for _, l := range wrapLines(d.devErr, w-4) {
+			out = append(out, "  "+s.Error.Render(l))
+		}
+		return out
 	}
 	head += s.Muted.Render(" (" + itoa(len(d.devices)) + ")")
 	if d.deleting {

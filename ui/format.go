@@ -18,6 +18,24 @@ func ansiTruncate(s string, w int) string {
 	return ansi.Truncate(s, w, "…")
 }
 
+// fitWords shortens plain text to w cells, ending on a whole word and " …",
+// so a message is never cut in the middle of a word.
+func fitWords(s string, w int) string {
+	if lipgloss.Width(s) <= w {
+		return s
+	}
+	cut := ansi.Truncate(s, max(1, w-2), "")
+	if i := strings.LastIndexByte(cut, ' '); i > 0 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,;:·") + " …"
+}
+
+// wrapLines word-wraps plain text into lines of at most w cells.
+func wrapLines(s string, w int) []string {
+	return strings.Split(ansi.Wordwrap(s, max(1, w), ""), "\n")
+}
+
 // countdown renders a remaining duration the way a person reads it.
 func countdown(d time.Duration) string {
 	if d <= 0 {
@@ -56,7 +74,7 @@ func describe(err error) string {
 	var sp matrix.StoreProblem
 	switch {
 	case errors.As(err, &sp) && sp.StoreUnavailable():
-		return "the keyring is locked or unavailable: " + clean(err.Error())
+		return keyringWord(matrix.KeyringIssueOf(err)) // the banner says what to do
 	case matrix.IsLimitExceeded(err):
 		if d, ok := matrix.RetryAfter(err); ok {
 			return fmt.Sprintf("rate limited, try again in %ds", seconds(d))
@@ -84,10 +102,21 @@ func describe(err error) string {
 func clean(s string) string {
 	s = matrix.Sanitize(s)
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 200 {
-		s = string(r[:199]) + "…"
+	return cutAtWord(s, 200)
+}
+
+// cutAtWord shortens s to at most n runes, ending on a whole word and " …",
+// so no word is cut in half.
+func cutAtWord(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
 	}
-	return s
+	cut := string(r[:n-2])
+	if i := strings.LastIndexByte(cut, ' '); i > len(cut)/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,;:") + " …"
 }
 
 // stateText is an account's state in words, with its live countdown.
@@ -121,11 +150,8 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 	case matrix.StateLocked:
 		return "✗ locked by the server administrator", s.Bad
 	case matrix.StateStoreProblem:
-		t := "✗ keyring problem"
-		if st.Problem != "" {
-			t += ": " + clean(st.Problem)
-		}
-		return t, s.Bad
+		// The banner gives the advice; the details screen the whole problem.
+		return "✗ " + keyringWord(st.Keyring), s.Bad
 	case matrix.StateExpiring:
 		if st.ExpiresAt.IsZero() {
 			return "● expires, sign in again before then", s.Warn

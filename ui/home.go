@@ -71,6 +71,9 @@ func (m *model) homeKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		m.setStatus(a.UserID+" is signed in; nothing to do", true)
 	case key.Matches(k, km.Refresh):
+		if cmd := m.retryKeyring(); cmd != nil {
+			return cmd
+		}
 		return m.refreshCmd(a.UserID)
 	case key.Matches(k, km.SignOut):
 		m.confirm = &confirmDialog{kind: confirmSignOut, userID: a.UserID}
@@ -191,7 +194,7 @@ func (m *model) homeView(w, h int) string {
 		rows = append(rows,
 			truncate(" "+marker+name, w),
 			truncate("     "+info, w),
-			truncate("     "+st.Render(state), w))
+			"     "+st.Render(fitWords(state, w-5)))
 	}
 	if len(m.accounts) > visible {
 		rows = append(rows, s.Muted.Render("     "+strconv.Itoa(m.cursor+1)+"/"+strconv.Itoa(len(m.accounts))))

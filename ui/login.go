@@ -330,6 +330,7 @@ func (m *model) loginDone(msg loginDoneMsg) tea.Cmd {
 			m.cursor = i
 		}
 	}
+	m.keyringRecovered = true
 	m.setStatus("signed in as "+clean(msg.acct.UserID)+" on device "+clean(msg.acct.DeviceID), true)
 	m.screen = screenHome
 	m.login = newLoginForm(m.styles, m.opt.Hostname)

@@ -79,6 +79,9 @@ type model struct {
 	events     <-chan matrix.Event
 	lastExpiry map[string]expirySeen
 	notesUntil time.Time // start-up notes stay in the status line until then
+	// keyringRecovered: a sign-in worked since start, so the start-up
+	// keyring problem is over.
+	keyringRecovered bool
 }
 
 // expirySeen remembers when the interface first saw an expiry deadline, to
@@ -362,7 +365,7 @@ func (m *model) onEvent(ev matrix.Event) {
 	case matrix.EventLocked:
 		s = u + " is locked by the server"
 	case matrix.EventStoreProblem:
-		s = "keyring problem for " + u
+		return // the keyring banner says it, with advice
 	default:
 		s = u + ": " + ev.Kind.String()
 	}
@@ -485,12 +488,18 @@ func (m *model) frame() string {
 	}
 	left := m.styles.Title.Render("mxauth") + m.styles.Muted.Render(" · ") + m.styles.Header.Render(title)
 	right := m.styles.StoreName.Render("keyring: " + matrix.Sanitize(m.b.StoreName()))
+	if k, bad := m.keyringIssue(); bad {
+		right = m.styles.Warn.Render(keyringWord(k)) + m.styles.StoreName.Render(" ("+matrix.Sanitize(m.b.StoreName())+")")
+	}
 	header := " " + left + gap(w-2-lipgloss.Width(left)-lipgloss.Width(right)) + right
 	header = truncate(header, w)
 
 	top := []string{header}
 	if d := m.b.Demo(); d != nil {
 		top = append(top, m.demoBanner(d))
+	}
+	if kb := m.keyringBanner(); kb != "" {
+		top = append(top, kb)
 	}
 
 	helpView := " " + strings.ReplaceAll(m.helpView(w-2), "\n", "\n ")
@@ -647,7 +656,14 @@ func statusLines(s string, w int) []string {
 	lines := strings.Split(ansi.Wordwrap(s, max(1, w), ""), "\n")
 	if len(lines) > maxStatusLines {
 		lines = lines[:maxStatusLines]
-		lines[maxStatusLines-1] = ansiTruncate(lines[maxStatusLines-1]+" …", w)
+		// The ellipsis goes after the last whole word that leaves room for it.
+		last := lines[maxStatusLines-1]
+		if lipgloss.Width(last)+2 <= w {
+			last += " …"
+		} else {
+			last = fitWords(last, w)
+		}
+		lines[maxStatusLines-1] = last
 	}
 	for i := range lines {
 		lines[i] = truncate(lines[i], w)

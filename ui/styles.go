@@ -18,6 +18,7 @@ type Styles struct {
 	Title     lipgloss.Style
 	StoreName lipgloss.Style
 	Banner    lipgloss.Style // demo banner
+	Alert     lipgloss.Style // keyring banner
 
 	Label    lipgloss.Style
 	Value    lipgloss.Style
@@ -67,6 +68,12 @@ func NewStyles(noColor bool) Styles {
 		s.Banner = s.Banner.Reverse(true)
 	} else {
 		s.Banner = s.Banner.Foreground(lipgloss.Color("#1C1C1C")).Background(lipgloss.Color("#FFD75F"))
+	}
+	s.Alert = n().Bold(true).Padding(0, 1)
+	if noColor {
+		s.Alert = s.Alert.Reverse(true)
+	} else {
+		s.Alert = s.Alert.Foreground(lipgloss.Color("#FFFFFF")).Background(lipgloss.Color("#AF0000"))
 	}
 	s.Label = c(n(), "#8A8A8A")
 	s.Value = n()

@@ -81,6 +81,9 @@ type RunOptions struct {
 	// Notes are shown in the status line at start (keyring repairs and the
 	// like), since anything printed before the full screen opens is hidden.
 	Notes []string
+	// Keyring is the keyring problem found at start when there are no
+	// accounts to show it (nil if none); the banner says it.
+	Keyring error
 }
 
 // New returns the root model. Run wraps it; tests drive it directly.

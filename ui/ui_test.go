@@ -99,7 +99,7 @@ func TestHomeShowsEveryStateWithLiveCountdown(t *testing.T) {
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	mustContain(t, content(m),
 		"expires in 5m 00s", "refreshing", "retrying in 7s", "sign in again", "locked",
-		"keyring problem: keyring locked", "signed out", "expires at 12:30", "sign in again before then",
+		"✗ keyring error", "signed out", "expires at 12:30", "sign in again before then",
 		"token does not expire")
 	tick(m, clk, 3*time.Second)
 	mustContain(t, content(m), "expires in 4m 57s", "retrying in 4s")
@@ -993,6 +993,8 @@ type storeErr struct{}
 func (storeErr) Error() string          { return "keyring is locked" }
 func (storeErr) StoreUnavailable() bool { return true }
 
+func (storeErr) KeyringIssue() matrix.KeyringIssue { return matrix.KeyringLocked }
+
 func TestSignInAgainSignedOutGetsNewDevice(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
@@ -1014,7 +1016,7 @@ func TestDetailsShowsErrors(t *testing.T) {
 	f.tokenErr = storeErr{}
 	m, _ := testModel(t, f)
 	press(m, "enter", "v")
-	mustContain(t, content(m), "cannot reach the server", "keyring is locked or unavailable")
+	mustContain(t, content(m), "cannot reach the server", "keyring locked")
 	mustNotContain(t, content(m), f.token.Reveal())
 }
 

@@ -1,0 +1,92 @@
+package ui
+
+import (
+	"context"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"mxauth/matrix"
+)
+
+// keyringIssue is the keyring problem the banner shows, if any: the first
+// account the keyring failed for, else what the start-up check found.
+func (m *model) keyringIssue() (matrix.KeyringIssue, bool) {
+	for _, a := range m.accounts {
+		if a.Status.State == matrix.StateStoreProblem {
+			return a.Status.Keyring, true
+		}
+	}
+	// Accounts that read fine show the keyring works again.
+	if m.opt.Keyring != nil && !m.keyringRecovered && len(m.accounts) == 0 {
+		return matrix.KeyringIssueOf(m.opt.Keyring), true
+	}
+	return 0, false
+}
+
+// keyringWord names the keyring's state in the header and in account rows.
+func keyringWord(k matrix.KeyringIssue) string {
+	switch k {
+	case matrix.KeyringLocked:
+		return "keyring locked"
+	case matrix.KeyringUnavailable:
+		return "keyring unavailable"
+	case matrix.KeyringNoAnswer:
+		return "keyring not answering"
+	}
+	return "keyring error"
+}
+
+// keyringAdvice is the banner: what to do first, then what is wrong.
+func (m *model) keyringAdvice(k matrix.KeyringIssue) string {
+	retry := "then press r"
+	if len(m.accounts) == 0 {
+		retry = "then restart mxauth"
+	}
+	switch k {
+	case matrix.KeyringLocked:
+		return "Keyring locked: unlock it, " + retry + ". Until then tokens cannot be read or saved."
+	case matrix.KeyringUnavailable:
+		return "Keyring unavailable: start gnome-keyring-daemon (or KeePassXC's Secret Service), " + retry + ". Nothing can be read or saved until then."
+	case matrix.KeyringNoAnswer:
+		return "Keyring not answering: unlock it if your desktop asks, " + retry + "."
+	}
+	return "Keyring error: press r to try again; the account's details say more."
+}
+
+// keyringBanner renders the banner across the whole width, wrapped at words.
+func (m *model) keyringBanner() string {
+	k, ok := m.keyringIssue()
+	if !ok {
+		return ""
+	}
+	return m.styles.Alert.Width(m.width).Render(m.keyringAdvice(k))
+}
+
+// retryKeyring reloads every account the keyring failed for; the refresh
+// reads the tokens again first.
+func (m *model) retryKeyring() tea.Cmd {
+	var cmds []tea.Cmd
+	b := m.b
+	for _, a := range m.accounts {
+		if a.Status.State != matrix.StateStoreProblem {
+			continue
+		}
+		userID := a.UserID
+		cmds = append(cmds, m.call(func(ctx context.Context) tea.Msg {
+			return refreshDoneMsg{userID, b.Refresh(ctx, userID)}
+		}))
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	m.setStatus("reading the keyring again…", true)
+	return tea.Batch(cmds...)
+}
+
+// problemLines wraps an account's problem text at words, for the details
+// screen, so nothing is cut mid-word.
+func problemLines(text string, w int) []string {
+	text = strings.Join(strings.Fields(matrix.Sanitize(text)), " ")
+	return strings.Split(wrap(cutAtWord(text, 400), max(20, w)), "\n")
+}

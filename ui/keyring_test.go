@@ -1,0 +1,94 @@
+package ui
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"mxauth/matrix"
+)
+
+// cutWord matches a line ending in an ellipsis glued to a letter: a word cut in half.
+var cutWord = regexp.MustCompile(`(?m)\pL…\s*$`)
+
+func lockedAccounts() []AccountView {
+	as := sampleAccounts()
+	for i := range as[:2] {
+		as[i].Status = matrix.Status{State: matrix.StateStoreProblem, TokensUnknown: true, Keyring: matrix.KeyringLocked,
+			Problem: "keyring unavailable or locked (keystore: load tokens for " + as[i].UserID + ": the keyring (Secret Service) is locked [failed to unlock correct collection '/org/freedesktop/secrets/collection/login']; unlock the keyring (your desktop's keyring or password manager) and try again)"}
+	}
+	return as
+}
+
+func TestKeyringLockedBannerAndUnknownExpiry(t *testing.T) {
+	f := newFake()
+	f.accounts = lockedAccounts()
+	m, _ := testModel(t, f)
+	view := stripANSI(content(m))
+	lines := strings.Split(view, "\n")
+	if !strings.Contains(lines[0], "keyring locked") {
+		t.Errorf("the header should name the keyring's state: %q", lines[0])
+	}
+	if !strings.HasPrefix(strings.TrimSpace(lines[1]), "Keyring locked: unlock it, then press r") {
+		t.Errorf("the banner should open the screen with the advice:\n%s", view)
+	}
+	if n := strings.Count(view, "Keyring locked"); n != 1 {
+		t.Errorf("the advice appears %d times:\n%s", n, view)
+	}
+	if l := cutWord.FindString(view); l != "" {
+		t.Errorf("cut mid-word (%q):\n%s", l, view)
+	}
+
+	// r reads the keyring again for every account it failed for.
+	press(m, "r")
+	if len(f.refreshed) != 2 || f.refreshed[0] == f.refreshed[1] {
+		t.Errorf("r should retry both locked accounts, got %v", f.refreshed)
+	}
+
+	press(m, "enter")
+	view = stripANSI(content(m))
+	mustContain(t, view, "✗ keyring locked")
+	if !regexp.MustCompile(`Expires\s+unknown`).MatchString(view) || !regexp.MustCompile(`Refresh token\s+unknown`).MatchString(view) {
+		t.Errorf("details should say the expiry and refresh token are unknown:\n%s", view)
+	}
+	mustNotContain(t, view, "never", "Refresh token no")
+	if l := cutWord.FindString(view); l != "" {
+		t.Errorf("cut mid-word (%q):\n%s", l, view)
+	}
+}
+
+func TestKeyringBannerGoesWhenKeyringWorks(t *testing.T) {
+	f := newFake()
+	f.accounts = lockedAccounts()
+	m, clk := testModel(t, f)
+	f.mu.Lock()
+	f.accounts = sampleAccounts()
+	f.mu.Unlock()
+	tick(m, clk, 1)
+	view := stripANSI(content(m))
+	mustNotContain(t, view, "Keyring locked", "keyring locked")
+	mustContain(t, view, "keyring: Secret Service")
+}
+
+func TestKeyringStartupProblemWithoutAccounts(t *testing.T) {
+	f := newFake()
+	m, _ := testModel(t, f)
+	m.opt.Keyring = storeErr{}
+	view := stripANSI(content(m))
+	mustContain(t, view, "Keyring locked: unlock it, then restart mxauth", "No accounts yet")
+}
+
+func TestLongMessagesEndOnWholeWords(t *testing.T) {
+	long := strings.Repeat("the keyring (Secret Service) is locked and cannot be read ", 10)
+	for _, l := range statusLines(long, 70) {
+		if cutWord.MatchString(l) {
+			t.Errorf("status line cut mid-word: %q", l)
+		}
+	}
+	if got := fitWords("retrying in 5s · cannot reach the server (connection refused)", 40); cutWord.MatchString(got) || len([]rune(got)) > 40 {
+		t.Errorf("fitWords: %q", got)
+	}
+	if got := clean(strings.Repeat("abcdefghij ", 30)); cutWord.MatchString(got) {
+		t.Errorf("clean cut a word: %q", got)
+	}
+}
