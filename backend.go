@@ -665,24 +665,18 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string
 	return nil
 }
 
-// CheckLoginToken says whether this account may mint login tokens, and where.
+// CheckLoginToken says whether this account may mint login tokens, and the
+// path to try first. Only the capability is asked for: a server that allows
+// minting is tried on the stable path, and MintLoginToken looks for an
+// advertised unstable path only if that one is missing. The login flows are
+// asked for only on a refusal, to say whether the server or the account is
+// the reason.
 func (s *Service) CheckLoginToken(ctx context.Context, userID string) (ui.LoginTokenCheck, error) {
 	sess, _, err := s.session(ctx, userID)
 	if err != nil {
 		return ui.LoginTokenCheck{}, err
 	}
 	c := sess.Client()
-	v, err := c.Versions(ctx)
-	if err != nil {
-		return ui.LoginTokenCheck{}, err
-	}
-	flows, err := c.LoginFlows(ctx)
-	if err != nil {
-		if !matrix.IsUnsupported(err) {
-			return ui.LoginTokenCheck{}, err
-		}
-		flows = &matrix.LoginFlowsResponse{}
-	}
 	var caps *matrix.CapabilitiesResponse
 	err = s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
 		var err error
@@ -692,15 +686,44 @@ func (s *Service) CheckLoginToken(ctx context.Context, userID string) (ui.LoginT
 	if err != nil && !matrix.IsUnsupported(err) {
 		return ui.LoginTokenCheck{}, err
 	}
-	path, offered := matrix.LoginTokenPath(v, flows)
-	allowed := caps != nil && caps.GetLoginTokenEnabled()
-	switch {
-	case !allowed && flows.AdvertisesGetLoginToken():
-		return ui.LoginTokenCheck{Reason: "your account is not allowed to mint login tokens"}, nil
-	case !allowed, !offered:
-		return ui.LoginTokenCheck{Reason: "this server does not offer login tokens"}, nil
+	if caps != nil && caps.GetLoginTokenEnabled() {
+		return ui.LoginTokenCheck{Supported: true, Path: matrix.GetLoginTokenEndpoint.Path}, nil
 	}
-	return ui.LoginTokenCheck{Supported: true, Path: path}, nil
+	flows, err := loginFlows(ctx, c)
+	if err != nil {
+		return ui.LoginTokenCheck{}, err
+	}
+	if flows.AdvertisesGetLoginToken() {
+		return ui.LoginTokenCheck{Reason: "your account is not allowed to mint login tokens"}, nil
+	}
+	return ui.LoginTokenCheck{Reason: "this server does not offer login tokens"}, nil
+}
+
+// loginFlows asks for the login flows; a server without the endpoint has none.
+func loginFlows(ctx context.Context, c *matrix.Client) (*matrix.LoginFlowsResponse, error) {
+	flows, err := c.LoginFlows(ctx)
+	if err != nil {
+		if !matrix.IsUnsupported(err) {
+			return nil, err
+		}
+		flows = &matrix.LoginFlowsResponse{}
+	}
+	return flows, nil
+}
+
+// advertisedLoginTokenPath is the get_token path the server's versions and
+// login flows name, for a server without the stable one.
+func advertisedLoginTokenPath(ctx context.Context, c *matrix.Client) (string, bool, error) {
+	v, err := c.Versions(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	flows, err := loginFlows(ctx, c)
+	if err != nil {
+		return "", false, err
+	}
+	path, ok := matrix.LoginTokenPath(v, flows)
+	return path, ok, nil
 }
 
 // MintLoginToken asks for a single-use login token. auth == nil starts a UIA
@@ -714,7 +737,8 @@ func (s *Service) MintLoginToken(ctx context.Context, userID string, auth *matri
 	s.mu.Lock()
 	path := s.uiaPaths[a.UserID]
 	s.mu.Unlock()
-	if auth == nil || path == "" {
+	starting := auth == nil || path == ""
+	if starting {
 		chk, err := s.CheckLoginToken(ctx, a.UserID)
 		if err != nil {
 			return nil, err
@@ -723,16 +747,24 @@ func (s *Service) MintLoginToken(ctx context.Context, userID string, auth *matri
 			return nil, unsupportedErrorf("%s", chk.Reason)
 		}
 		path = chk.Path
+	}
+	resp, err := s.getLoginToken(ctx, sess, path, auth)
+	if starting && matrix.IsUnsupported(err) && path == matrix.GetLoginTokenEndpoint.Path {
+		// No stable endpoint: an older server may offer an unstable one.
+		alt, ok, aerr := advertisedLoginTokenPath(ctx, sess.Client())
+		if aerr != nil {
+			return nil, aerr
+		}
+		if ok && alt != path {
+			path = alt
+			resp, err = s.getLoginToken(ctx, sess, path, auth)
+		}
+	}
+	if starting {
 		s.mu.Lock()
 		s.uiaPaths[a.UserID] = path
 		s.mu.Unlock()
 	}
-	var resp *matrix.GetLoginTokenResponse
-	err = s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
-		var err error
-		resp, err = sess.Client().GetLoginToken(ctx, tok, path, matrix.GetLoginTokenRequest{Auth: auth})
-		return err
-	})
 	var merr *matrix.Error
 	switch {
 	case err == nil:
@@ -748,6 +780,16 @@ func (s *Service) MintLoginToken(ctx context.Context, userID string, auth *matri
 	delete(s.uiaPaths, a.UserID)
 	s.mu.Unlock()
 	return resp, nil
+}
+
+func (s *Service) getLoginToken(ctx context.Context, sess *matrix.Session, path string, auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error) {
+	var resp *matrix.GetLoginTokenResponse
+	err := s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
+		var err error
+		resp, err = sess.Client().GetLoginToken(ctx, tok, path, matrix.GetLoginTokenRequest{Auth: auth})
+		return err
+	})
+	return resp, err
 }
 
 // FallbackURL is the browser page for a UIA stage the terminal cannot do.

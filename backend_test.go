@@ -31,10 +31,14 @@ func TestBackendMintOnUnstablePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	chk, err := svc.CheckLoginToken(ctx, alice)
-	if err != nil || !chk.Supported || !strings.Contains(chk.Path, "unstable") {
+	if err != nil || !chk.Supported {
 		t.Fatalf("check: %+v, %v", chk, err)
 	}
+	srv.ResetLog()
 	_, err = svc.MintLoginToken(ctx, alice, nil)
+	if got := endpoints(srv.Requests()); !strings.Contains(got[len(got)-1], "unstable") {
+		t.Fatalf("the UIA session did not move to the advertised unstable path: %v", got)
+	}
 	ch, ok := matrix.AsUIA(err)
 	if !ok || !ch.CanUsePassword() {
 		t.Fatalf("first mint: want a password challenge, got %v", err)

@@ -168,7 +168,7 @@ func (d *doctor) checkAccount(ctx context.Context, svc *Service, acct keystore.A
 	if chk, err := svc.CheckLoginToken(ctx, acct.UserID); err != nil {
 		d.fail(exitCode(err), "%s: checking login tokens: %s", who, errorMessage(err))
 	} else if chk.Supported {
-		d.ok("%s: login tokens can be minted (%s)", who, chk.Path)
+		d.ok("%s: login tokens can be minted", who)
 	} else {
 		d.ok("%s: no login tokens: %s", who, chk.Reason)
 	}

@@ -70,11 +70,23 @@ func TestRequestsPerOperation(t *testing.T) {
 
 	got = countRequests(t, srv, c, pw+"\n", "login-token", "--password-stdin")
 	expectRequests(t, "login-token with password UIA", got,
-		"GET /_matrix/client/versions",
-		"GET /_matrix/client/v3/login",
 		"GET /_matrix/client/v3/capabilities",
 		"POST /_matrix/client/v1/login/get_token",
 		"POST /_matrix/client/v1/login/get_token")
+
+	// Without the stable get_token, the advertised unstable path is looked up
+	// once the stable one is found missing.
+	old, bob, bobPW := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour, GetTokenUnstableOnly: true})
+	oc := newCLI(t)
+	oc.login(old, bob, bobPW)
+	got = countRequests(t, old, oc, bobPW+"\n", "login-token", "--password-stdin")
+	expectRequests(t, "login-token on a server with only the unstable path", got,
+		"GET /_matrix/client/v3/capabilities",
+		"POST /_matrix/client/v1/login/get_token",
+		"GET /_matrix/client/versions",
+		"GET /_matrix/client/v3/login",
+		"POST /_matrix/client/unstable/org.matrix.msc3882/login/get_token",
+		"POST /_matrix/client/unstable/org.matrix.msc3882/login/get_token")
 
 	// The token just refreshed is valid: still nothing to ask the server.
 	got = countRequests(t, srv, c, "", "token")
