@@ -27,10 +27,39 @@ With --accounts N the homeserver also gets N users (user001, user002, ...) and
 all of them are signed in before the app opens, to show a busy screen:
   mxauth demo --accounts 100
 
-With --serve ADDR only the homeserver runs (e.g. --serve 127.0.0.1:8008); its URL,
+With --serve ADDR only the homeserver runs, on a loopback address only (e.g.
+--serve 127.0.0.1:8008; 0.0.0.0 and other interfaces are refused); its URL,
 users and passwords are printed, and it serves until Ctrl+C, so the command line
 can be pointed at it:
   mxauth login --user @alice:127.0.0.1:8008 --password-stdin`
+
+// checkLoopbackAddr refuses a --serve address that is not a loopback one: the
+// demo homeserver prints its passwords and has no protection, so it must not
+// be reachable from other machines.
+func checkLoopbackAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("demo: --serve wants HOST:PORT, e.g. 127.0.0.1:8008")
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return usageErrorf("demo: --serve %s would listen beyond this machine; the demo homeserver listens on loopback only (e.g. 127.0.0.1:8008), since its passwords are printed and it has no protection", shown(addr))
+}
+
+// listenLoopback listens on addr and makes sure the socket it got is a
+// loopback one (a name such as localhost could resolve to anything).
+func listenLoopback(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: cannot listen on %s: %w", shown(addr), err)
+	}
+	if ta, ok := l.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		l.Close()
+		return nil, fmt.Errorf("demo: %s is not a loopback address; use e.g. 127.0.0.1:8008", shown(addr))
+	}
+	return l, nil
+}
 
 // demoTokenLifetime is short so the countdown and refreshes are visible.
 const demoTokenLifetime = 30 * time.Second
@@ -57,10 +86,13 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	addr := "127.0.0.1:0"
 	if *serve != "" {
 		addr = *serve
+		if err := checkLoopbackAddr(addr); err != nil {
+			return err
+		}
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := listenLoopback(addr)
 	if err != nil {
-		return fmt.Errorf("demo: cannot listen on %s: %w", addr, err)
+		return err
 	}
 	// The request log is never read here; a short one keeps a long-running demo small.
 	srv := matrixtest.NewOnListener(l, matrixtest.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})

@@ -10,6 +10,15 @@ import (
 	"mxauth/ui"
 )
 
+// maxShownRunes bounds an identifier, URL or argument echoed back to the
+// terminal: the longest a Matrix user ID may be (255), so real ones are never
+// cut while a hostile or mistaken 100 kB value is.
+const maxShownRunes = 255
+
+// shown makes a user- or file-provided value safe to echo: escape sequences
+// and control characters removed, bounded to maxShownRunes.
+func shown(s string) string { return matrix.SanitizeLimit(s, maxShownRunes) }
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -18,6 +18,11 @@ func Sanitize(s string) string {
 	return truncateRunes(stripUnsafe(s), MaxMessageRunes)
 }
 
+// SanitizeLimit is Sanitize with another bound on the length, in runes.
+func SanitizeLimit(s string, max int) string {
+	return truncateRunes(stripUnsafe(s), max)
+}
+
 // stripUnsafe is Sanitize without the length limit.
 func stripUnsafe(s string) string {
 	var b strings.Builder
