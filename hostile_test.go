@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,8 +186,12 @@ func (h *hostileServer) newTokens() (access, refresh string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.issued++
-	h.lastAccess = fmt.Sprintf("hostile_at_%d", h.issued)
-	return h.lastAccess, fmt.Sprintf("hostile_rt_%d", h.issued)
+	// A random part, as real tokens have, long enough that an echo of a
+	// piece of it is worth redacting.
+	raw := make([]byte, 12)
+	_, _ = rand.Read(raw)
+	h.lastAccess = fmt.Sprintf("hostile_at_%d_%x", h.issued, raw)
+	return h.lastAccess, fmt.Sprintf("hostile_rt_%d_%x", h.issued, raw)
 }
 
 // loginReply answers a login with fresh tokens; edit changes the reply.
@@ -490,6 +496,65 @@ func TestHostileEscapes(t *testing.T) {
 		failsCleanly(t, c.run("", "refresh", "--account", h.userID), evilVisible, "not a Matrix response")
 		e.intact(t)
 	})
+}
+
+// TestHostileEchoedSecret: a server error that echoes the token it was sent,
+// without its prefix, cut short or base64-encoded, shows none of it.
+func TestHostileEchoedSecret(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	// echoes builds an error text from the secret the request carried.
+	echoes := func(sent string) string {
+		_, random, _ := strings.Cut(strings.TrimPrefix(sent, "hostile_"), "_")
+		return "token " + random + " / " + sent[3:20] + " / " +
+			base64.StdEncoding.EncodeToString([]byte(sent)) + " / " +
+			base64.RawURLEncoding.EncodeToString([]byte("token="+sent))
+	}
+	echoBody := func(status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
+			jsonReply(status, map[string]any{"errcode": "M_UNKNOWN", "error": echoes(body.RefreshToken)})(w, r)
+		}
+	}
+	echoHeader := func(status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			sent := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			jsonReply(status, map[string]any{"errcode": "M_UNKNOWN", "error": echoes(sent)})(w, r)
+		}
+	}
+	for _, tc := range []struct {
+		name, route string
+		reply       http.HandlerFunc
+		args        []string
+		secret      func() string
+	}{
+		{"refresh", "POST /_matrix/client/v3/refresh", echoBody(400), []string{"refresh", "--account", h.userID},
+			func() string { return strings.Replace(e.malAcc, "_at_", "_rt_", 1) }},
+		{"devices", "GET /_matrix/client/v3/devices", echoHeader(400), []string{"devices", "--account", h.userID},
+			func() string { return e.malAcc }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			secret := tc.secret()
+			h.set(tc.route, tc.reply)
+			r := c.run("", tc.args...)
+			failsCleanly(t, r, "[redacted]")
+			// "token=" is 8 base64 characters of its own: only what follows is the secret's.
+			inside := base64.RawURLEncoding.EncodeToString([]byte("token=" + secret))[8:]
+			for _, form := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), inside} {
+				for i := 0; i+8 <= len(form); i++ {
+					if strings.Contains(r.stderr, form[i:i+8]) {
+						t.Errorf("stderr shows %q of the secret: %s", form[i:i+8], r.stderr)
+						break
+					}
+				}
+			}
+			e.intact(t)
+		})
+	}
 }
 
 // TestHostileLoginReplyIDs: a login reply whose user or device ID carries

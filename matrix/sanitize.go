@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"encoding/base64"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -146,14 +147,100 @@ func truncateRunes(s string, max int) string {
 	return s
 }
 
-// scrub replaces every occurrence of a known secret in server text.
+// minSecretRun is the shortest piece of a secret that is redacted wherever it
+// appears: a server may echo a token without its prefix, cut short, or
+// base64-encoded. Eight characters of a token's random part carry about 48
+// bits, so ordinary server text matches one by chance practically never,
+// while any echo long enough to help an attacker is caught. A secret shorter
+// than this (a short password) is redacted where it appears whole.
+const minSecretRun = 8
+
+// scrub replaces every run of server text that shares minSecretRun or more
+// characters with a known secret, or with its standard or URL-safe base64
+// form, by [redacted].
 func scrub(s string, secrets []Secret) string {
+	windows := map[string]struct{}{}
+	var whole []string
 	for _, sec := range secrets {
-		if v := sec.Reveal(); v != "" {
-			s = strings.ReplaceAll(s, v, redacted)
+		for i, form := range secretForms(sec.Reveal()) {
+			if len(form) < minSecretRun {
+				if i == 0 { // a short encoded piece would match ordinary text
+					whole = append(whole, form)
+				}
+				continue
+			}
+			for i := 0; i+minSecretRun <= len(form); i++ {
+				windows[form[i:i+minSecretRun]] = struct{}{}
+			}
 		}
 	}
-	return s
+	hit := make([]bool, len(s))
+	if len(windows) > 0 {
+		for i := 0; i+minSecretRun <= len(s); i++ {
+			if _, ok := windows[s[i:i+minSecretRun]]; ok {
+				for j := i; j < i+minSecretRun; j++ {
+					hit[j] = true
+				}
+			}
+		}
+	}
+	for _, w := range whole {
+		for off := 0; ; {
+			k := strings.Index(s[off:], w)
+			if k < 0 {
+				break
+			}
+			for j := off + k; j < off+k+len(w); j++ {
+				hit[j] = true
+			}
+			off += k + len(w)
+		}
+	}
+	return replaceHits(s, hit)
+}
+
+// replaceHits writes s with every run of marked bytes replaced by [redacted].
+func replaceHits(s string, hit []bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if !hit[i] {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		b.WriteString(redacted)
+		for i < len(s) && hit[i] {
+			i++
+		}
+	}
+	return b.String()
+}
+
+// secretForms is a secret as it may appear in server text: as is (first), and its
+// base64 encodings in both alphabets at each of the three byte alignments it
+// can have inside a longer encoded text (characters that also depend on the
+// neighbouring bytes are left out).
+func secretForms(v string) []string {
+	if v == "" {
+		return nil
+	}
+	forms := []string{v}
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for lead := 0; lead < 3; lead++ {
+			e := enc.EncodeToString(append(make([]byte, lead), v...))
+			// Drop the characters that mix in the leading filler bytes, and
+			// a last one that would mix in whatever follows the secret.
+			from := [3]int{0, 2, 3}[lead]
+			to := len(e)
+			if (lead+len(v))%3 != 0 {
+				to--
+			}
+			if to > from {
+				forms = append(forms, e[from:to])
+			}
+		}
+	}
+	return forms
 }
 
 // cleanServerText scrubs secrets before and after stripping (escapes could split a

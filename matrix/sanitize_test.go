@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"unicode"
@@ -76,5 +77,47 @@ func checkSanitized(t *testing.T, out string) {
 	}
 	if strings.HasPrefix(out, " ") || strings.HasSuffix(out, " ") || strings.Contains(out, "  ") {
 		t.Fatalf("untidy spaces in %q", out)
+	}
+}
+
+// TestScrubPiecesAndBase64: a server echoing part of a secret, or the secret
+// base64-encoded (either alphabet, any alignment inside a longer encoding),
+// gets every run of minSecretRun or more of its characters redacted; text
+// that merely shares a few characters stays.
+func TestScrubPiecesAndBase64(t *testing.T) {
+	tok := "syt_YWxpY2U_Qm9hTkxyZWp0VW5lcnZQ_2mJ0aF"
+	sec := []Secret{Secret(tok)}
+	b64 := func(enc *base64.Encoding, prefix string) string {
+		return enc.EncodeToString([]byte(prefix + tok + "!"))
+	}
+	for name, echo := range map[string]string{
+		"without prefix":   strings.TrimPrefix(tok, "syt_"),
+		"middle piece":     tok[10:20],
+		"std base64":       base64.StdEncoding.EncodeToString([]byte(tok)),
+		"url base64":       base64.URLEncoding.EncodeToString([]byte(tok + "??>")),
+		"inside, offset 1": b64(base64.StdEncoding, "a"),
+		"inside, offset 2": b64(base64.RawURLEncoding, "token="),
+		"split by escapes": tok[:12] + "\x1b[0m" + tok[12:],
+	} {
+		got := cleanServerText("invalid token "+echo+" given", sec)
+		if !strings.Contains(got, redacted) || !strings.HasPrefix(got, "invalid token ") || !strings.HasSuffix(got, " given") {
+			t.Errorf("%s: %q", name, got)
+		}
+		for _, form := range secretForms(tok) {
+			for i := 0; i+minSecretRun <= len(form); i++ {
+				if strings.Contains(got, form[i:i+minSecretRun]) {
+					t.Errorf("%s: %q still shows %q", name, got, form[i:i+minSecretRun])
+				}
+			}
+		}
+	}
+	for _, harmless := range []string{"Invalid access token passed.", "syt_ is a prefix", "Qm9hTkx", "@alice:example.org"} {
+		if got := cleanServerText(harmless, sec); got != harmless {
+			t.Errorf("%q became %q", harmless, got)
+		}
+	}
+	// A short password is still redacted where it appears whole.
+	if got := cleanServerText("bad password hunter2.", []Secret{"hunter2"}); got != "bad password [redacted]." {
+		t.Errorf("short secret: %q", got)
 	}
 }
