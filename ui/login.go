@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -132,9 +133,15 @@ func (f *loginForm) setError(kind loginErr, text string, field int) {
 
 func (f *loginForm) clearError() { f.setError(errNone, "", 0) }
 
+// updateFocused passes a key or paste to the focused field. An error about
+// that field is stale once the field changes, so it goes.
 func (f *loginForm) updateFocused(msg tea.Msg) tea.Cmd {
+	before := f.inputs[f.focus].Value()
 	var cmd tea.Cmd
 	f.inputs[f.focus], cmd = f.inputs[f.focus].Update(msg)
+	if f.inputs[f.focus].Value() != before && f.errText != "" && f.errField == f.focus && f.errKind != errRateLimited {
+		f.clearError()
+	}
 	return cmd
 }
 
@@ -229,7 +236,9 @@ func (m *model) resolveDone(msg resolveDoneMsg) tea.Cmd {
 		return nil // edited since; the next submit or tab discovers again
 	}
 	if msg.err != nil {
-		m.setLoginError(msg.err, msg.input, true)
+		// The user may be typing elsewhere (a password, even): the error is
+		// shown, the focus stays where the user put it.
+		m.setLoginError(msg.err, msg.input, true, false)
 		return nil
 	}
 	m.applyResolved(msg.input, msg.baseURL)
@@ -314,14 +323,14 @@ func (m *model) loginDone(msg loginDoneMsg) tea.Cmd {
 	}
 	f.busy = false
 	if msg.resolveErr != nil {
-		m.setLoginError(msg.resolveErr, msg.input, true)
+		m.setLoginError(msg.resolveErr, msg.input, true, true)
 		return nil
 	}
 	if msg.input != "" {
 		m.applyResolved(msg.input, msg.baseURL)
 	}
 	if msg.err != nil {
-		m.setLoginError(msg.err, msg.baseURL, false)
+		m.setLoginError(msg.err, msg.baseURL, false, true)
 		return nil
 	}
 	m.reloadAccounts()
@@ -337,11 +346,17 @@ func (m *model) loginDone(msg loginDoneMsg) tea.Cmd {
 	return nil
 }
 
-// setLoginError says precisely what went wrong and puts the cursor where the
-// user can fix it.
-func (m *model) setLoginError(err error, where string, resolving bool) {
+// setLoginError says precisely what went wrong. After a submit (the form was
+// locked, so no key was typed meanwhile) it puts the cursor where the user can
+// fix it; after a background check it leaves the cursor alone.
+func (m *model) setLoginError(err error, where string, resolving, moveFocus bool) {
 	f := &m.login
 	where = clean(where)
+	defer func() {
+		if moveFocus && f.errField != f.focus && f.errKind != errOther {
+			f.setFocus(f.errField)
+		}
+	}()
 	var de *matrix.DiscoveryError
 	var sp matrix.StoreProblem
 	switch {
@@ -355,12 +370,14 @@ func (m *model) setLoginError(err error, where string, resolving bool) {
 			text += " (" + reason + ")"
 		}
 		text += "."
-		if matrix.IsTransient(err) {
+		switch {
+		case timedOut(err):
+			text = "Looking up the homeserver for " + where + " timed out."
+		case matrix.IsTransient(err):
 			text += " The server may be unreachable."
 		}
 		f.setError(errDiscovery, text+" Enter its URL, for example https://matrix.example.org.", fieldHomeserver)
 		f.resolvedFor, f.resolvedURL = "", ""
-		f.setFocus(fieldHomeserver)
 	case matrix.IsUserDeactivated(err):
 		f.setError(errDeactivated, "This account has been deactivated on the server; it cannot sign in.", fieldUser)
 	case matrix.IsUserLocked(err):
@@ -375,13 +392,11 @@ func (m *model) setLoginError(err error, where string, resolving bool) {
 	case matrix.IsForbidden(err):
 		f.setError(errWrongPassword, "Wrong user name or password.", fieldPassword)
 		f.inputs[fieldPassword].SetValue("")
-		f.setFocus(fieldPassword)
 	case matrix.IsUnsupported(err):
 		text := "This server does not offer password login (it may only offer single sign-on or OAuth), so mxauth cannot sign in here."
 		if resolving {
 			text = "No Matrix homeserver answers at " + where + ". Check the URL."
 			f.setError(errDiscovery, text, fieldHomeserver)
-			f.setFocus(fieldHomeserver)
 			return
 		}
 		f.setError(errUnsupported, text, fieldHomeserver)
@@ -390,6 +405,10 @@ func (m *model) setLoginError(err error, where string, resolving bool) {
 	case matrix.IsTransient(err):
 		if where == "" {
 			where = "the server"
+		}
+		if timedOut(err) {
+			f.setError(errUnreachable, where+" did not answer: the request timed out. Check the address and your connection, then try again.", fieldHomeserver)
+			return
 		}
 		f.setError(errUnreachable, "Cannot reach "+where+". Check the address and your connection, then try again.", fieldHomeserver)
 	default:
@@ -444,6 +463,12 @@ func (m *model) loginView(w, h int) string {
 		b.WriteString("  " + s.Muted.Render("enter signs in · tab moves between fields · esc goes back"))
 	}
 	return b.String()
+}
+
+// timedOut says whether a call failed because it ran out of time.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func formatSeconds(n int) string {
