@@ -48,6 +48,14 @@ type PendingRemoval struct {
 	// Replaced: the account signed in again on another device and only the old
 	// device's item goes; otherwise the whole account is being removed.
 	Replaced bool `json:"replaced,omitempty"`
+	// Login: a sign-in is about to save this device's tokens. The account
+	// entry that follows drops the marker; a marker whose device no account
+	// lists is a sign-in that stopped half way, and its item holds a live
+	// session nobody tracks.
+	Login bool `json:"login,omitempty"`
+	// Homeserver is where the device lives, so a live session found in its
+	// item can be signed out there before the item goes.
+	Homeserver string `json:"homeserver,omitempty"`
 }
 
 func (p PendingRemoval) key() matrix.AccountKey {
@@ -309,7 +317,7 @@ func (s *Store) PutAccount(a Account) error {
 			a.AddedAt = old.AddedAt
 		}
 		if old.DeviceID != a.DeviceID {
-			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true})
+			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true, Homeserver: old.Homeserver})
 		}
 		x.dropPending(a.Key())
 		x.Accounts[i] = a
@@ -363,42 +371,62 @@ func (x *indexFile) removeAccount(k matrix.AccountKey) {
 	}
 }
 
+// BeginLogin records, before a sign-in saves the tokens of a device no
+// account lists yet, that it is about to: if the run stops before the account
+// entry is written (which drops the marker), Repair finds the item and signs
+// its session out. Call it holding LockLogin for the user.
+func (s *Store) BeginLogin(userID, deviceID, homeserver string) error {
+	p := PendingRemoval{UserID: userID, DeviceID: deviceID, Since: time.Now().UTC(), Login: true, Homeserver: homeserver}
+	return s.update(func(x *indexFile) error {
+		x.dropPending(p.key())
+		x.addPending(p)
+		return nil
+	})
+}
+
+// AbandonLogin drops a sign-in's marker after the sign-in undid itself (its
+// item deleted, its device signed out).
+func (s *Store) AbandonLogin(acct matrix.AccountKey) error {
+	return s.update(func(x *indexFile) error {
+		for _, p := range x.PendingRemovals {
+			if p.key() == acct && p.Login {
+				x.dropPending(acct)
+				return nil
+			}
+		}
+		return errNoChange
+	})
+}
+
+// Logout ends, on its homeserver, the session whose tokens a marked item
+// holds. It returns nil when the session is over (also when the server says
+// it already was) and an error when it could not tell, to try again later.
+type Logout func(ctx context.Context, p PendingRemoval, t matrix.TokenSet) error
+
+// Note is one finding of Repair: Done says whether it is dealt with or still
+// needs the user (or a later run).
+type Note struct {
+	Text string
+	Done bool
+}
+
 // Repair finishes removals an earlier run left half done and reports accounts
 // whose keyring item is missing or damaged. Every finding becomes a note for
 // the user; the error is for an index or keyring that cannot be used at all.
 func (s *Store) Repair(ctx context.Context) (notes []string, err error) {
-	if err := s.Reload(); err != nil {
-		return nil, err
-	}
-	for _, p := range s.PendingRemovals() {
-		derr := s.deleteItem(ctx, "finish removing", p.key())
-		if k, _ := KindOf(derr); derr != nil && k != KindNotFound {
-			if p.Replaced {
-				notes = append(notes, fmt.Sprintf("%s: could not delete the keyring item of the old device %s yet: %v", p.UserID, p.DeviceID, derr))
-			} else {
-				notes = append(notes, fmt.Sprintf("%s (device %s): could not finish removing the account: %v", p.UserID, p.DeviceID, derr))
-			}
-			if isStoreProblem(derr) {
-				return notes, derr
-			}
-			continue
-		}
-		if err := s.update(func(x *indexFile) error {
-			if !p.Replaced {
-				x.removeAccount(p.key())
-			}
-			x.dropPending(p.key())
-			return nil
-		}); err != nil {
-			return notes, err
-		}
-		if p.Replaced {
-			notes = append(notes, fmt.Sprintf("%s: deleted the keyring item of the old device %s", p.UserID, p.DeviceID))
-		} else {
-			notes = append(notes, fmt.Sprintf("%s (device %s): finished removing the account, which an earlier run had started", p.UserID, p.DeviceID))
-		}
-	}
+	return s.RepairWith(ctx, nil)
+}
 
+// RepairWith is Repair with a logout that signs out the sessions of a
+// replaced device or of a sign-in that stopped half way before their items go.
+func (s *Store) RepairWith(ctx context.Context, logout Logout) (notes []string, err error) {
+	found, err := s.FinishPending(ctx, logout)
+	for _, n := range found {
+		notes = append(notes, n.Text)
+	}
+	if err != nil {
+		return notes, err
+	}
 	for _, a := range s.Accounts() {
 		if a.SignedOut {
 			continue
@@ -418,6 +446,149 @@ func (s *Store) Repair(ctx context.Context) (notes []string, err error) {
 		}
 	}
 	return notes, nil
+}
+
+// FinishPending works through the markers in the index: removals an earlier
+// run left half done, old devices' items, and sign-ins that stopped between
+// saving their tokens and listing their account. It is cheap when there are
+// none, so every command runs it.
+func (s *Store) FinishPending(ctx context.Context, logout Logout) (notes []Note, err error) {
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	for _, p := range s.PendingRemovals() {
+		var n *Note
+		if p.Login {
+			n, err = s.finishLogin(ctx, p, logout)
+		} else {
+			n, err = s.finishRemoval(ctx, p, logout)
+		}
+		if n != nil {
+			notes = append(notes, *n)
+		}
+		if err != nil {
+			return notes, err
+		}
+	}
+	return notes, nil
+}
+
+// finishRemoval deletes a marked item (signing out a replaced device's session
+// first) and, for a whole account, its index entry.
+func (s *Store) finishRemoval(ctx context.Context, p PendingRemoval, logout Logout) (*Note, error) {
+	signedOut := false
+	if p.Replaced {
+		unlock, err := s.tryLock(ctx, p.key())
+		if err != nil {
+			return nil, nil // in use right now; a later run finishes it
+		}
+		defer unlock()
+		var n *Note
+		if signedOut, n, err = s.endSession(ctx, p, logout); n != nil || err != nil {
+			return n, err
+		}
+	}
+	derr := s.deleteItem(ctx, "finish removing", p.key())
+	if k, _ := KindOf(derr); derr != nil && k != KindNotFound {
+		n := &Note{Text: fmt.Sprintf("%s (device %s): could not finish removing the account: %v", p.UserID, p.DeviceID, derr)}
+		if p.Replaced {
+			n.Text = fmt.Sprintf("%s: could not delete the keyring item of the old device %s yet: %v", p.UserID, p.DeviceID, derr)
+		}
+		if isStoreProblem(derr) {
+			return n, derr
+		}
+		return n, nil
+	}
+	if err := s.update(func(x *indexFile) error {
+		if !p.Replaced {
+			x.removeAccount(p.key())
+		}
+		x.dropPending(p.key())
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Replaced && signedOut:
+		return &Note{Text: fmt.Sprintf("%s: signed out the old device %s and deleted its keyring item", p.UserID, p.DeviceID), Done: true}, nil
+	case p.Replaced:
+		return &Note{Text: fmt.Sprintf("%s: deleted the keyring item of the old device %s", p.UserID, p.DeviceID), Done: true}, nil
+	}
+	return &Note{Text: fmt.Sprintf("%s (device %s): finished removing the account, which an earlier run had started", p.UserID, p.DeviceID), Done: true}, nil
+}
+
+// finishLogin settles a sign-in's marker. If the account lists the device, the
+// sign-in got far enough and only the marker goes. Otherwise its item (if the
+// save happened) holds a live session no account tracks: it is signed out on
+// the server, then deleted. A sign-in still running holds the user's login
+// lock, and is left alone.
+func (s *Store) finishLogin(ctx context.Context, p PendingRemoval, logout Logout) (*Note, error) {
+	unlock, err := s.tryLockLogin(ctx, p.UserID)
+	if err != nil {
+		return nil, nil
+	}
+	defer unlock()
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	still := slices.Contains(s.idx.PendingRemovals, p)
+	listed := slices.ContainsFunc(s.idx.Accounts, func(a Account) bool { return a.Key() == p.key() })
+	s.mu.Unlock()
+	if !still {
+		return nil, nil
+	}
+	if listed {
+		return nil, s.AbandonLogin(p.key())
+	}
+	signedOut, n, err := s.endSession(ctx, p, logout)
+	if n != nil || err != nil {
+		return n, err
+	}
+	if err := s.DeleteTokens(ctx, p.key()); err != nil {
+		n := &Note{Text: fmt.Sprintf("%s: could not delete the keyring item of device %s, left by an interrupted sign-in: %v", p.UserID, p.DeviceID, err)}
+		if isStoreProblem(err) {
+			return n, err
+		}
+		return n, nil
+	}
+	if err := s.AbandonLogin(p.key()); err != nil {
+		return nil, err
+	}
+	if !signedOut {
+		return &Note{Text: fmt.Sprintf("%s: deleted the keyring item of device %s, left behind by an interrupted sign-in; the device may remain on the server", p.UserID, p.DeviceID)}, nil
+	}
+	return &Note{Text: fmt.Sprintf("%s: signed out device %s, left behind by an interrupted sign-in, and deleted its keyring item", p.UserID, p.DeviceID), Done: true}, nil
+}
+
+// endSession signs out the session a marked item holds, if there is one and
+// a logout was given, and says whether it did. A note (and the marker kept)
+// when that cannot be done now.
+func (s *Store) endSession(ctx context.Context, p PendingRemoval, logout Logout) (signedOut bool, n *Note, err error) {
+	if logout == nil || p.Homeserver == "" {
+		return false, nil, nil
+	}
+	t, err := s.LoadTokens(ctx, p.key())
+	switch k, _ := KindOf(err); {
+	case err == nil:
+	case k == KindNotFound:
+		if p.Login {
+			return false, &Note{Text: fmt.Sprintf("%s: an interrupted sign-in left device %s on the server without its tokens; delete it from another session (mxauth devices delete %s)", p.UserID, p.DeviceID, p.DeviceID)}, s.AbandonLogin(p.key())
+		}
+		return false, nil, nil
+	case k == KindCorrupt:
+		return false, nil, nil // nothing usable to sign out with; the item just goes
+	default:
+		n := &Note{Text: fmt.Sprintf("%s: could not read the keyring item of device %s to sign it out: %v", p.UserID, p.DeviceID, err)}
+		if isStoreProblem(err) {
+			return false, n, err
+		}
+		return false, n, nil
+	}
+	if err := logout(ctx, p, t); err != nil {
+		return false, &Note{Text: fmt.Sprintf("%s: could not sign out device %s on %s yet, trying again next time: %v", p.UserID, p.DeviceID, p.Homeserver, err)}, nil
+	}
+	return true, nil, nil
 }
 
 func isStoreProblem(err error) bool {
