@@ -127,6 +127,12 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 	if sess, ok := s.mgr.Session(key); ok {
 		return sess, nil
 	}
+	if a.NeedsSignIn {
+		// The server no longer accepts the stored tokens: hand none out, and
+		// leave the item (and the device) for the next sign-in.
+		s.setMissing(a.UserID, &matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: signInAgainProblem(a)})
+		return nil, signInErrorf("%s needs to sign in again: mxauth login --user %s", a.UserID, a.UserID)
+	}
 	c, err := s.accountClient(a)
 	if err == nil {
 		var sess *matrix.Session
@@ -362,8 +368,10 @@ func (s *Service) LoginWithToken(ctx context.Context, homeserver, user string, t
 }
 
 // login runs one login request and records the result: tokens go to the
-// keyring first, then the index entry. Any failure leaves no half-written
-// account behind and logs the fresh device out again.
+// keyring first, then the index entry. Sign-ins of one user run one after the
+// other across processes, and the keyring is checked before the server is
+// asked. A failure logs a device this login created out again and leaves
+// every held session as it was, or says exactly what was lost.
 func (s *Service) login(ctx context.Context, homeserver, user string, req matrix.LoginRequest) (ui.AccountView, error) {
 	base, err := s.baseURLFor(ctx, homeserver, user)
 	if err != nil {
@@ -373,43 +381,95 @@ func (s *Service) login(ctx context.Context, homeserver, user string, req matrix
 	if err != nil {
 		return ui.AccountView{}, err
 	}
+	view, superseded, err := s.loginLocked(ctx, c, user, req)
+	if superseded {
+		// Sign the replaced device out and delete its item, now that the
+		// locks are released; if that cannot be done now, the next run does it.
+		_, _ = s.store.FinishPending(context.WithoutCancel(ctx), s.signOutLeftover)
+	}
+	return view, err
+}
+
+// loginLocked is login under the user's sign-in lock. superseded reports that
+// the account moved to a new device whose predecessor is left to sign out.
+func (s *Service) loginLocked(ctx context.Context, c *matrix.Client, user string, req matrix.LoginRequest) (view ui.AccountView, superseded bool, err error) {
+	locks := &loginLocks{store: s.store}
+	defer locks.release()
+	if err := locks.take(ctx, loginLockName(user, c.BaseURL())); err != nil {
+		return view, false, err
+	}
+	if err := s.store.Reload(); err != nil { // another process may have just added this account
+		return view, false, err
+	}
+	user = s.heldUserID(user, c.BaseURL())
+	if strings.HasPrefix(user, "@") {
+		if err := locks.take(ctx, user); err != nil {
+			return view, false, err
+		}
+	}
 	prev, hadPrev := s.store.Account(user)
 	if req.DeviceID == "" && hadPrev && req.Type == "m.login.password" {
 		req.DeviceID = prev.DeviceID // sign in again on the same device, keeping its keys
+	}
+	if hadPrev && req.DeviceID == prev.DeviceID {
+		// The server replaces the device's tokens when it answers: no refresh
+		// of the old ones may run meanwhile, here or in another process.
+		if err := locks.device(ctx, prev.Key()); err != nil {
+			return view, false, err
+		}
+	}
+	if err := s.store.CheckWritable(ctx); err != nil {
+		return view, false, fmt.Errorf("the keyring cannot store tokens now, so the server was not asked to sign in: %w", err)
 	}
 	if req.InitialDeviceDisplayName == "" {
 		req.InitialDeviceDisplayName = s.deviceName
 	}
 	resp, err := c.Login(ctx, req)
 	if err != nil {
-		return ui.AccountView{}, loginError(err)
+		return view, false, loginError(err)
 	}
 	if err := s.checkLoginIdentity(user, c.BaseURL(), resp); err != nil {
 		// Nothing of this reply is trusted; the device it may have created is dropped.
 		s.discardLogin(c, resp.AccessToken)
-		return ui.AccountView{}, err
+		return view, false, err
 	}
 	if nc, ok, _ := c.FollowWellKnown(ctx, resp.WellKnown); ok {
 		c = nc // the server named its own base URL; a broken one is ignored
 	}
-
+	if err := locks.take(ctx, resp.UserID); err != nil {
+		s.discardLogin(c, resp.AccessToken)
+		return view, false, err
+	}
 	if !hadPrev || prev.UserID != resp.UserID {
+		if err := s.store.Reload(); err != nil {
+			s.discardLogin(c, resp.AccessToken)
+			return view, false, err
+		}
 		prev, hadPrev = s.store.Account(resp.UserID)
 	}
+	return s.record(ctx, c, resp, prev, hadPrev)
+}
+
+// record keeps a login's answer: a marker first when the device is new (so a
+// crash before the account entry is written gets cleaned up), then the tokens,
+// then the account entry.
+func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.LoginResponse, prev keystore.Account, hadPrev bool) (ui.AccountView, bool, error) {
 	key := matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
-	if hadPrev {
-		s.mgr.Remove(matrix.AccountKey{UserID: prev.UserID, DeviceID: prev.DeviceID})
-	}
-	// A device this login created is logged out again if it cannot be
-	// recorded; a reused device is kept, since logging it out would delete
-	// its keys.
 	newDevice := !hadPrev || prev.DeviceID != resp.DeviceID
+	if newDevice {
+		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL()); err != nil {
+			s.discardLogin(c, resp.AccessToken)
+			return ui.AccountView{}, false, err
+		}
+	}
 	if _, err := s.mgr.AddWithTokens(ctx, key, c, resp.Tokens()); err != nil {
 		if newDevice {
-			s.discardLogin(c, resp.AccessToken)
+			s.undoNewDevice(ctx, c, key, resp.AccessToken)
+			return ui.AccountView{}, false, fmt.Errorf("the keyring did not take the new tokens, so the new device %s was signed out again; nothing else changed: %w", resp.DeviceID, err)
 		}
-		return ui.AccountView{}, err
+		return ui.AccountView{}, false, s.tokensLost(ctx, prev, err)
 	}
+	crashPoint(crashAfterLoginSave)
 	now := time.Now().UTC()
 	acct := keystore.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, Homeserver: c.BaseURL(), AddedAt: now, LastUsedAt: now}
 	if hadPrev {
@@ -418,23 +478,157 @@ func (s *Service) login(ctx context.Context, homeserver, user string, req matrix
 	if err := s.store.PutAccount(acct); err != nil {
 		s.mgr.Remove(key)
 		if newDevice {
-			_ = s.store.DeleteTokens(context.WithoutCancel(ctx), key)
-			s.discardLogin(c, resp.AccessToken)
+			s.undoNewDevice(ctx, c, key, resp.AccessToken)
+			return ui.AccountView{}, false, err
 		}
-		return ui.AccountView{}, err
+		return ui.AccountView{}, false, fmt.Errorf("signed in and the new tokens are saved, but the account list could not be updated: %w", err)
 	}
 	if len(s.store.Accounts()) == 1 {
 		// The first account becomes the default, so commands keep using it
 		// when more are added.
 		_ = s.store.SetDefault(acct.UserID)
 	}
-	if hadPrev && newDevice {
-		// The old device's secrets are of no use any more.
-		_ = s.store.DeleteTokens(ctx, matrix.AccountKey{UserID: prev.UserID, DeviceID: prev.DeviceID})
+	superseded := hadPrev && newDevice
+	if superseded {
+		s.mgr.Remove(prev.Key()) // the account entry now marks it for sign-out
 	}
 	s.setMissing(resp.UserID, nil)
-	return s.view(acct, s.defaultUserID()), nil
+	return s.view(acct, s.defaultUserID()), superseded, nil
 }
+
+// undoNewDevice takes back a device this login created but could not record:
+// it is logged out, its item deleted and, once that worked, its marker dropped
+// (otherwise the next run finishes the job).
+func (s *Service) undoNewDevice(ctx context.Context, c *matrix.Client, key matrix.AccountKey, token matrix.Secret) {
+	s.discardLogin(c, token)
+	if s.store.DeleteTokens(context.WithoutCancel(ctx), key) == nil {
+		_ = s.store.AbandonLogin(key)
+	}
+}
+
+// tokensLost handles a sign-in again on the held device whose new tokens the
+// keyring refused after the server answered. The server has ended the old
+// tokens by then, so the account is marked as needing a sign-in: no command
+// hands out the dead token, and no refresh deletes the item for it.
+func (s *Service) tokensLost(ctx context.Context, prev keystore.Account, cause error) error {
+	s.mgr.Remove(prev.Key())
+	prev.NeedsSignIn = true
+	recorded := ""
+	if err := s.store.PutAccount(prev); err != nil {
+		recorded = fmt.Sprintf(" (the account list could not record this either: %v)", err)
+	}
+	s.setMissing(prev.UserID, &matrix.Status{Account: prev.Key(), BaseURL: prev.Homeserver, State: matrix.StateNeedsSignIn, Problem: signInAgainProblem(prev)})
+	return fmt.Errorf("the server signed %s in again on device %s and ended that device's previous tokens, but the keyring did not take the new ones: sign in again with mxauth login --user %s (the device is kept)%s: %w",
+		prev.UserID, prev.DeviceID, prev.UserID, recorded, cause)
+}
+
+// signInAgainProblem is the state line of an account whose stored tokens the
+// server no longer accepts.
+func signInAgainProblem(a keystore.Account) string {
+	return "sign in again: mxauth login --user " + a.UserID + " (device " + a.DeviceID + " is kept)"
+}
+
+// loginLockName is what a sign-in locks before it knows the user ID the
+// server will answer with: the user ID, or a bare name with its homeserver.
+func loginLockName(user, baseURL string) string {
+	if strings.HasPrefix(user, "@") {
+		return user
+	}
+	return user + " on " + baseURL
+}
+
+// heldUserID finds the held account a sign-in means: a full user ID in any
+// case, or a bare name held on this homeserver. Otherwise it returns the input.
+func (s *Service) heldUserID(user, baseURL string) string {
+	user = strings.TrimSpace(user)
+	if user == "" {
+		return user
+	}
+	if _, ok := s.store.Account(user); ok {
+		return user
+	}
+	for _, a := range s.store.Accounts() {
+		switch {
+		case strings.HasPrefix(user, "@") && strings.EqualFold(a.UserID, user):
+			return a.UserID
+		case !strings.HasPrefix(user, "@") && a.Homeserver == baseURL && sameUser(user, a.UserID):
+			return a.UserID
+		}
+	}
+	return user
+}
+
+// loginLocks are the locks one sign-in holds: its user's sign-in locks (the
+// name typed and the user ID answered, when they differ) and the device lock
+// of a device it signs in again.
+type loginLocks struct {
+	store   *keystore.Store
+	names   []string
+	unlocks []func()
+}
+
+func (l *loginLocks) take(ctx context.Context, name string) error {
+	for _, n := range l.names {
+		if strings.EqualFold(n, name) {
+			return nil
+		}
+	}
+	unlock, err := l.store.LockLogin(ctx, name)
+	if err != nil {
+		return err
+	}
+	l.names = append(l.names, name)
+	l.unlocks = append(l.unlocks, unlock)
+	return nil
+}
+
+func (l *loginLocks) device(ctx context.Context, key matrix.AccountKey) error {
+	unlock, err := l.store.LockAccount(ctx, key)
+	if err != nil {
+		return err
+	}
+	l.unlocks = append(l.unlocks, unlock)
+	return nil
+}
+
+func (l *loginLocks) release() {
+	for i := len(l.unlocks) - 1; i >= 0; i-- {
+		l.unlocks[i]()
+	}
+}
+
+// signOutLeftover ends the session of a device mxauth no longer lists (a
+// replaced device, or one an interrupted sign-in created) with the tokens its
+// item still holds. A server that no longer knows the tokens counts as done.
+func (s *Service) signOutLeftover(ctx context.Context, p keystore.PendingRemoval, t matrix.TokenSet) error {
+	c, err := s.client(p.Homeserver, strings.HasPrefix(p.Homeserver, "http://"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, leftoverTimeout)
+	defer cancel()
+	gone := func(err error) bool { return matrix.IsUnknownToken(err) || matrix.IsForbidden(err) }
+	tok := t.AccessToken
+	if t.Expires() && !time.Now().Before(t.ExpiresAt) && !t.RefreshToken.IsZero() {
+		// An expired access token cannot log out; the refresh token gets a fresh one.
+		r, err := c.Refresh(ctx, t.RefreshToken)
+		if err != nil {
+			if gone(err) {
+				return nil
+			}
+			return err
+		}
+		tok = r.AccessToken
+	}
+	if err := c.Logout(ctx, tok); err != nil && !gone(err) {
+		return err
+	}
+	return nil
+}
+
+// leftoverTimeout bounds signing out one leftover device, which every command
+// may do at start.
+const leftoverTimeout = 5 * time.Second
 
 // checkLoginIdentity refuses a login reply that names someone other than the
 // user who signed in, or carries IDs unfit to store and print: a hostile or

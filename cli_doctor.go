@@ -65,6 +65,7 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 		return d.result()
 	}
 	svc := newService(st, serviceOptions{})
+	d.finishPending(ctx, svc)
 	for _, acct := range st.Accounts() {
 		d.checkAccount(ctx, svc, acct)
 	}
@@ -117,6 +118,23 @@ func (d *doctor) checkKeyring(b keystore.Backend) bool {
 	}
 	d.ok("keyring: %s, reachable and unlocked (probe item written, read and deleted)", name)
 	return true
+}
+
+// finishPending completes removals and sign-ins an earlier run left half
+// done, reporting each: what was repaired as ok, what still needs doing as a
+// problem.
+func (d *doctor) finishPending(ctx context.Context, svc *Service) {
+	notes, err := svc.store.FinishPending(ctx, svc.signOutLeftover)
+	for _, n := range notes {
+		if n.Done {
+			d.ok("repaired: %s", matrix.Sanitize(n.Text))
+		} else {
+			d.fail(exitError, "%s", matrix.Sanitize(n.Text))
+		}
+	}
+	if err != nil {
+		d.fail(exitCode(err), "finishing earlier removals and sign-ins: %s", errorMessage(err))
+	}
 }
 
 // checkDir wants the config dir and index readable by the user only.

@@ -24,7 +24,9 @@ With --login-token-stdin the first line of stdin is a single-use login token
 minted on another device (mxauth login-token), and this becomes a new device of
 the same account.
 
-Signing in again to an account mxauth already has reuses its device.`
+Signing in again to an account mxauth already has (by its user ID, or by a bare
+name with --homeserver) reuses its device. Sign-ins of one user wait for each
+other, and the keyring is checked before the server is asked.`
 
 func runLogin(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("login", loginUsage)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"mxauth/keystore"
 )
 
@@ -8,6 +10,9 @@ import (
 type openOptions struct {
 	InsecureHTTP bool
 	DeviceName   string
+	// DeferRepair leaves unfinished removals and sign-ins to the caller (the
+	// full-screen app shows their notes itself).
+	DeferRepair bool
 }
 
 // configDir is the keystore directory: MXAUTH_CONFIG_DIR, else the keystore's
@@ -21,7 +26,29 @@ func (a *app) openService(opt openOptions) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newService(st, serviceOptions{InsecureHTTP: opt.InsecureHTTP, DeviceName: opt.DeviceName}), nil
+	svc := newService(st, serviceOptions{InsecureHTTP: opt.InsecureHTTP, DeviceName: opt.DeviceName})
+	if !opt.DeferRepair {
+		a.finishPending(svc)
+	}
+	return svc, nil
+}
+
+// finishPending completes what an earlier run left half done (a removal, an
+// old device's sign-out, a sign-in killed before its account was recorded)
+// before the command runs, and says what it did on stderr. Without markers in
+// the index it costs nothing.
+func (a *app) finishPending(svc *Service) {
+	if len(svc.store.PendingRemovals()) == 0 {
+		return
+	}
+	ctx := a.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	notes, _ := svc.store.FinishPending(ctx, svc.signOutLeftover)
+	for _, n := range notes {
+		a.infof("mxauth: %s", oneLine(n.Text))
+	}
 }
 
 // openAccount opens the store and finds the account a command works on: the

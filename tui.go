@@ -35,12 +35,12 @@ func runTUI(ctx context.Context, a *app, args []string) error {
 	if err := a.needTerminal(); err != nil {
 		return err
 	}
-	svc, err := a.openService(openOptions{})
+	svc, err := a.openService(openOptions{DeferRepair: true})
 	if err != nil {
 		return err
 	}
 	var keyringErr error
-	notes, err := svc.store.Repair(ctx)
+	notes, err := svc.store.RepairWith(ctx, svc.signOutLeftover)
 	if err != nil && storeProblem(err) {
 		// The TUI still opens and its banner says what to do. Repair's last
 		// note names the same failure, so it goes.

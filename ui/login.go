@@ -401,7 +401,8 @@ func (m *model) setLoginError(err error, where string, resolving, moveFocus bool
 		}
 		f.setError(errUnsupported, text, fieldHomeserver)
 	case errors.As(err, &sp) && sp.StoreUnavailable():
-		f.setError(errKeyring, "Signed in, but the keyring is locked or unavailable, so the session was not kept: "+clean(err.Error()), fieldPassword)
+		// The error says whether the server was asked and what, if anything, was lost.
+		f.setError(errKeyring, "The keyring is locked or unavailable: "+clean(err.Error()), fieldPassword)
 	case matrix.IsTransient(err):
 		if where == "" {
 			where = "the server"

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"mxauth/matrix"
+	"mxauth/matrix/matrixtest"
+	"mxauth/ui"
+)
+
+// TestLoginBareNameReusesDevice: a bare user name with --homeserver finds the
+// account already held there and signs in again on its device.
+func TestLoginBareNameReusesDevice(t *testing.T) {
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	first := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", "alice", "--homeserver", srv.URL(), "--password-stdin", "--json").stdout)
+	again := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", "ALICE", "--homeserver", srv.URL(), "--password-stdin", "--json").stdout)
+	full := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", alice, "--password-stdin", "--json").stdout)
+	if first.UserID != alice || again.DeviceID != first.DeviceID || full.DeviceID != first.DeviceID {
+		t.Fatalf("devices %s, %s, %s for %s", first.DeviceID, again.DeviceID, full.DeviceID, first.UserID)
+	}
+	if devs, items := srv.Devices(alice), keyringItems(t, alice); len(devs) != 1 || len(items) != 1 {
+		t.Fatalf("devices %v, items %v", devs, items)
+	}
+	tokenStillWorks(t, c, srv, first.DeviceID)
+}
+
+// TestBackendBareNameReusesDevice: the add-account form of the full-screen
+// app (a user name and a homeserver URL) signs a held account in again on its
+// device too.
+func TestBackendBareNameReusesDevice(t *testing.T) {
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	svc := memoryService(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var b ui.Backend = svc
+	var ids []string
+	for _, user := range []string{"alice", alice, "alice"} {
+		v, err := b.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: user, Password: matrix.Secret(pw)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, v.DeviceID)
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] || len(srv.Devices(alice)) != 1 || len(svc.Accounts()) != 1 {
+		t.Fatalf("devices %v, server %v, accounts %d", ids, srv.Devices(alice), len(svc.Accounts()))
+	}
+}
