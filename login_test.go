@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +47,28 @@ func TestBackendBareNameReusesDevice(t *testing.T) {
 	}
 	if ids[0] != ids[1] || ids[1] != ids[2] || len(srv.Devices(alice)) != 1 || len(svc.Accounts()) != 1 {
 		t.Fatalf("devices %v, server %v, accounts %d", ids, srv.Devices(alice), len(svc.Accounts()))
+	}
+}
+
+// TestLoginTokenOnHeldAccountSignsOutOldDevice: a login token signs a held
+// account in on a new device; the device it replaces is signed out on the
+// server and its keyring item deleted, so nothing is left that nobody holds.
+func TestLoginTokenOnHeldAccountSignsOutOldDevice(t *testing.T) {
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	c.login(srv, alice, pw)
+	old := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)[0].DeviceID
+	lt := decodeJSON[loginTokenJSON](t, c.ok(pw+"\n", "login-token", "--password-stdin", "--json").stdout)
+	neu := decodeJSON[accountJSON](t, c.ok(lt.LoginToken+"\n", "login", "--user", alice, "--login-token-stdin", "--json").stdout)
+	if neu.DeviceID == old {
+		t.Fatalf("a login token signed in on the held device %s", old)
+	}
+	devs, items := srv.Devices(alice), keyringItems(t, alice)
+	if len(devs) != 1 || devs[0] != neu.DeviceID || len(items) != 1 || items[0] != alice+"|"+neu.DeviceID {
+		t.Fatalf("want only device %s, got devices %v, items %v", neu.DeviceID, devs, items)
+	}
+	tok := strings.TrimSpace(c.ok("", "token").stdout)
+	if who := whoami(t, srv.URL(), tok); who.DeviceID != neu.DeviceID {
+		t.Fatalf("token is for device %s", who.DeviceID)
 	}
 }
