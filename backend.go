@@ -152,7 +152,7 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 		if a.SignedOut {
 			st.State, st.Problem = matrix.StateSignedOut, "signed out by the server: sign in again"
 		}
-		err = signInErrorf("%s needs to sign in again: mxauth login --user %s", a.UserID, a.UserID)
+		err = needsSignInErrorf("%s needs to sign in again: mxauth login --user %s", a.UserID, a.UserID)
 	default:
 		st.Problem = err.Error()
 	}
@@ -727,7 +727,7 @@ func (s *Service) AccessToken(ctx context.Context, userID string) (matrix.Secret
 	if err != nil {
 		s.recordState(sess.Status())
 		if st := sess.Status().State; st == matrix.StateNeedsSignIn || st == matrix.StateSignedOut {
-			return "", signInErrorf("%s needs to sign in again: mxauth login --user %s", sess.Status().Account.UserID, sess.Status().Account.UserID)
+			return "", needsSignInErrorf("%s needs to sign in again: mxauth login --user %s", sess.Status().Account.UserID, sess.Status().Account.UserID)
 		}
 	}
 	return tok, err

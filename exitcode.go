@@ -47,6 +47,21 @@ func signInErrorf(format string, args ...any) error {
 	return &codedError{exitSignIn, fmt.Errorf(format, args...)}
 }
 
+// needsSignInErrorf is signInErrorf for an account whose session has ended.
+// It matches matrix.ErrNeedsSignIn, so the TUI can name its own key for it
+// instead of the command in the text.
+func needsSignInErrorf(format string, args ...any) error {
+	return &codedError{exitSignIn, alsoIs{fmt.Errorf(format, args...), matrix.ErrNeedsSignIn}}
+}
+
+// alsoIs is an error that also matches target.
+type alsoIs struct {
+	error
+	target error
+}
+
+func (e alsoIs) Is(t error) bool { return t == e.target }
+
 func unsupportedErrorf(format string, args ...any) error {
 	return &codedError{exitUnsupported, fmt.Errorf(format, args...)}
 }

@@ -159,6 +159,14 @@ func TestTmuxDemo(t *testing.T) {
 		t.Fatalf("the countdown has already run out:\n%s", screen)
 	}
 
+	// tmux does not hand its clipboard back to programs, so the copy cannot
+	// be confirmed: the screen must not claim it worked.
+	m.keys("c")
+	screen, _ = m.wait("the copy note", regexp.MustCompile(`sent to the terminal's|copied ✓`))
+	if strings.Contains(screen, "copied ✓") {
+		t.Fatalf("copied claimed without the terminal confirming it:\n%s", screen)
+	}
+
 	c, err := matrix.NewClient(baseURL)
 	if err != nil {
 		t.Fatal(err)

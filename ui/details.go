@@ -146,6 +146,11 @@ func (m *model) detailsKey(k tea.KeyPressMsg) tea.Cmd {
 		if a, ok := m.account(d.userID); ok {
 			return m.openToken(a)
 		}
+	case key.Matches(k, km.SignIn):
+		if a, ok := m.account(d.userID); ok && canSignInAgain(a.Status.State) {
+			d.hide()
+			return m.openLogin(&a)
+		}
 	case key.Matches(k, km.DeleteDevice):
 		if d.deleting || d.devCursor >= len(d.devices) {
 			return nil

@@ -32,12 +32,12 @@ func TestEventUpdatesItsRowOnly(t *testing.T) {
 	m := newModel(t.Context(), f, RunOptions{Now: clk.Now})
 	m.tick = func() tea.Cmd { return nil }
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	mustContain(t, content(m), "expires in 4m 12s", "sign in again (press s)")
+	mustContain(t, content(m), "expires in 4m 12s", "needs sign-in · press s")
 	before := f.reloads
 
 	// The event's status reaches alice's row without a reload of every account.
 	m.Update(eventMsg{refreshedEvent(f.accounts[0], matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(10 * time.Minute)})})
-	mustContain(t, content(m), "expires in 10m 00s", "refreshed @alice:example.org", "sign in again (press s)")
+	mustContain(t, content(m), "expires in 10m 00s", "refreshed @alice:example.org", "needs sign-in · press s")
 	if f.reloads != before {
 		t.Fatalf("an event for a listed account reloaded all accounts (%d reloads)", f.reloads-before)
 	}
@@ -47,7 +47,7 @@ func TestEventUpdatesItsRowOnly(t *testing.T) {
 	f.mu.Unlock()
 	tick(m, clk, time.Second)
 	mustContain(t, content(m), "expires in 59m 59s")
-	mustNotContain(t, content(m), "sign in again (press s)")
+	mustNotContain(t, content(m), "needs sign-in · press s")
 }
 
 func TestEventForUnknownAccountOrDeviceReloads(t *testing.T) {

@@ -84,8 +84,8 @@ func describe(err error) string {
 		return "this account is locked by the server administrator"
 	case matrix.IsUserDeactivated(err):
 		return "this account has been deactivated"
-	case matrix.IsSoftLogout(err), matrix.IsUnknownToken(err):
-		return "the session has ended: sign in again"
+	case matrix.IsSoftLogout(err), matrix.IsUnknownToken(err), errors.Is(err, matrix.ErrNeedsSignIn), errors.Is(err, matrix.ErrSignedOut):
+		return "needs sign-in: press s on the accounts screen"
 	case matrix.IsUnsupported(err):
 		return "the server does not support this"
 	case matrix.IsTransient(err):
@@ -144,9 +144,9 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 		}
 		return t, s.Warn
 	case matrix.StateNeedsSignIn:
-		return "✗ sign in again (press s)", s.Bad
+		return "✗ needs sign-in · press s", s.Bad
 	case matrix.StateSignedOut:
-		return "✗ signed out", s.Muted
+		return "✗ signed out by the server · press s", s.Muted
 	case matrix.StateLocked:
 		return "✗ locked by the server administrator", s.Bad
 	case matrix.StateStoreProblem:
@@ -157,7 +157,7 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 			return "● expires, sign in again before then", s.Warn
 		}
 		if !st.ExpiresAt.After(now) {
-			return "✗ expired, sign in again (press s)", s.Bad
+			return "✗ needs sign-in (token expired) · press s", s.Bad
 		}
 		return "● expires at " + st.ExpiresAt.In(now.Location()).Format("15:04") +
 			" (in " + countdown(st.ExpiresAt.Sub(now)) + "), sign in again before then", s.Warn

@@ -45,6 +45,9 @@ type KeyMap struct {
 	Move          key.Binding // help-only: up and down in one entry
 
 	mode helpMode
+	// What the screen in front allows, so the bar lists only keys that work.
+	needsSignIn bool       // the selected account needs to sign in again
+	tokenPhase  tokenPhase // on the token screen
 }
 
 // DefaultKeyMap returns mxauth's key bindings.
@@ -58,7 +61,7 @@ func DefaultKeyMap() KeyMap {
 		Details:       b([]string{"enter"}, "enter", "details"),
 		Add:           b([]string{"a"}, "a", "add"),
 		Token:         b([]string{"t"}, "t", "token"),
-		Refresh:       b([]string{"r"}, "r", "refresh now"),
+		Refresh:       b([]string{"r"}, "r", "refresh"),
 		SignOut:       b([]string{"x"}, "x", "sign out"),
 		SignIn:        b([]string{"s"}, "s", "sign in again"),
 		Help:          b([]string{"?"}, "?", "help"),
@@ -91,9 +94,12 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	case helpLogin:
 		return []key.Binding{k.Next, k.Submit, k.Back, k.ForceQuit}
 	case helpDetails:
-		return []key.Binding{k.Reveal, k.Refresh, k.DeleteDevice, k.Back, k.Help}
+		if k.needsSignIn {
+			return []key.Binding{k.SignIn, k.DeleteDevice, k.Back, k.Help}
+		}
+		return []key.Binding{k.Reveal, k.Refresh, k.Token, k.DeleteDevice, k.Back, k.Help}
 	case helpToken:
-		return []key.Binding{k.Copy, k.NewToken, k.Back, k.Help}
+		return append(k.tokenKeys(), k.Back, k.Help)
 	case helpModal:
 		return []key.Binding{k.ModalSubmit, k.Cancel}
 	case helpFallback:
@@ -101,7 +107,22 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	case helpConfirm:
 		return []key.Binding{k.Yes, k.No}
 	}
-	return []key.Binding{k.Move, k.Details, k.Add, k.Token, k.SignOut, k.Help, k.Quit}
+	// Most useful first: when space runs out the entry before help goes.
+	if k.needsSignIn {
+		return []key.Binding{k.Details, k.SignIn, k.Add, k.SignOut, k.Move, k.Help, k.Quit}
+	}
+	return []key.Binding{k.Details, k.Refresh, k.Token, k.Add, k.SignOut, k.Move, k.Help, k.Quit}
+}
+
+// tokenKeys are the token screen's own keys in its current phase.
+func (k KeyMap) tokenKeys() []key.Binding {
+	switch k.tokenPhase {
+	case tokenShown:
+		return []key.Binding{k.Copy, k.NewToken}
+	case tokenExpired, tokenFailed, tokenCancelled, tokenUnsupported:
+		return []key.Binding{k.NewToken}
+	}
+	return nil
 }
 
 // FullHelp is the expanded help, in columns.
@@ -112,9 +133,16 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 	case helpLogin:
 		return [][]key.Binding{{k.Next, k.Prev}, {k.Submit, k.Back, k.ForceQuit}}
 	case helpDetails:
-		return [][]key.Binding{{k.Reveal, k.Refresh, k.Token}, {k.DetailsUpDown, k.DeleteDevice}, {k.Back, k.Help, k.Quit}}
+		first := []key.Binding{k.Reveal, k.Refresh, k.Token}
+		if k.needsSignIn {
+			first = []key.Binding{k.SignIn}
+		}
+		return [][]key.Binding{first, {k.DetailsUpDown, k.DeleteDevice}, {k.Back, k.Help, k.Quit}}
 	case helpToken:
-		return [][]key.Binding{{k.Copy, k.NewToken}, {k.Back, k.Help, k.ForceQuit}}
+		if keys := k.tokenKeys(); len(keys) > 0 {
+			return [][]key.Binding{keys, {k.Back, k.Help, k.ForceQuit}}
+		}
+		return [][]key.Binding{{k.Back, k.Help, k.ForceQuit}}
 	case helpModal, helpFallback, helpConfirm:
 		return [][]key.Binding{k.ShortHelp()}
 	}

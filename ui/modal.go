@@ -32,6 +32,7 @@ type uiaModal struct {
 	// browser at fallbackURL, then the request is resent with the session.
 	stage       string
 	fallbackURL string
+	copy        copyState // of the fallback address
 }
 
 func modalInputWidth(w int) int { return min(36, max(16, w-30)) }
@@ -108,8 +109,8 @@ func (m *model) modalKey(k tea.KeyPressMsg) tea.Cmd {
 	}
 	if md.fallbackURL != "" {
 		if k.String() == "c" {
-			md.errText = "Address copied."
-			return tea.SetClipboard(md.fallbackURL)
+			md.copy = copySent
+			return copyCmd(md.fallbackURL)
 		}
 		return nil
 	}
@@ -175,8 +176,14 @@ func (m *model) modalView() string {
 		lines = append(lines, "", m.spin.View()+" checking…")
 	case md.errText != "":
 		lines = append(lines, "", s.Error.Render(wrap(md.errText, width)))
+	case md.copy != copyNone:
+		lines = append(lines, "", s.Muted.Render(wrap("Address "+copyNotes[md.copy]+".", width)))
 	}
-	lines = append(lines, "", s.Muted.Render("enter confirm · esc cancel"))
+	hint := "enter confirm · esc cancel"
+	if md.fallbackURL != "" {
+		hint = "enter done in browser · c copy address · esc cancel"
+	}
+	lines = append(lines, "", s.Muted.Render(hint))
 	return s.Modal.Render(strings.Join(lines, "\n"))
 }
 

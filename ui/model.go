@@ -312,6 +312,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Batch(cmd, m.spinIfBusy())
 	case tea.PasteMsg:
 		return m, m.onPaste(msg)
+	case tea.ClipboardMsg:
+		m.clipboardRead(msg)
+		return m, nil
 	}
 	cmd := m.onResult(msg)
 	return m, tea.Batch(cmd, m.spinIfBusy())
@@ -359,11 +362,11 @@ func (m *model) onEvent(ev matrix.Event) {
 			s += " at " + m.clock(ev.Status.RetryAt)
 		}
 	case matrix.EventNeedsSignIn:
-		s = u + " needs to sign in again"
+		s = u + " needs sign-in · press s"
 	case matrix.EventSignedOut:
-		s = u + " was signed out"
+		s = u + " signed out by the server · press s"
 	case matrix.EventLocked:
-		s = u + " is locked by the server"
+		s = u + " locked by the server administrator"
 	case matrix.EventStoreProblem:
 		return // the keyring banner says it, with advice
 	default:
@@ -557,6 +560,15 @@ func (m *model) body(w, h int) string {
 func (m *model) helpView(w int) string {
 	km := m.keys
 	km.mode = m.helpMode()
+	km.tokenPhase = m.token.phase
+	switch m.screen {
+	case screenHome:
+		a, ok := m.selected()
+		km.needsSignIn = ok && canSignInAgain(a.Status.State)
+	case screenDetails:
+		a, ok := m.account(m.details.userID)
+		km.needsSignIn = ok && canSignInAgain(a.Status.State)
+	}
 	h := m.help
 	if m.showHelp {
 		h.ShowAll = true

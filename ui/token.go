@@ -42,6 +42,28 @@ type (
 	}
 )
 
+// copyState is how far a copy through the terminal (OSC 52) got. Terminals
+// do not acknowledge writes; a read-back that returns the token is the only
+// confirmation, and most terminals refuse reads.
+type copyState int
+
+const (
+	copyNone      copyState = iota
+	copySent                // written to the terminal; it may have ignored it
+	copyConfirmed           // the terminal's clipboard read back as the token
+)
+
+// copyNotes are the words for each copy state, shared by every screen that copies.
+var copyNotes = [...]string{
+	copySent:      "sent to the terminal's clipboard (OSC 52); your terminal may not support it",
+	copyConfirmed: "copied ✓ (the terminal's clipboard holds it)",
+}
+
+// copyCmd writes text to the terminal's clipboard, then asks for it back.
+func copyCmd(text string) tea.Cmd {
+	return tea.Sequence(tea.SetClipboard(text), tea.ReadClipboard)
+}
+
 // tokenScreen mints a single-use login token and shows it as text and QR code.
 type tokenScreen struct {
 	seq        int
@@ -55,12 +77,17 @@ type tokenScreen struct {
 	expiresAt  time.Time
 	retryAt    time.Time
 	session    string // UIA session kept for a resend after a rate limit
-	copied     bool
+	copy       copyState
+	from       screen   // where esc goes back to
 	qr         *qr.Code // encoded once per token; nil when it does not fit a code
 }
 
 func (m *model) openToken(a AccountView) tea.Cmd {
-	m.token = tokenScreen{seq: m.nextSeq(), userID: a.UserID, homeserver: a.Homeserver, phase: tokenChecking}
+	from := screenHome
+	if m.screen == screenDetails || (m.screen == screenToken && m.token.from == screenDetails) {
+		from = screenDetails
+	}
+	m.token = tokenScreen{seq: m.nextSeq(), userID: a.UserID, homeserver: a.Homeserver, phase: tokenChecking, from: from}
 	m.screen = screenToken
 	m.showHelp = false
 	seq, u, b := m.token.seq, a.UserID, m.b
@@ -86,7 +113,7 @@ func (m *model) mintCmd(auth *matrix.AuthData) tea.Cmd {
 func (m *model) newToken() tea.Cmd {
 	t := &m.token
 	t.seq = m.nextSeq()
-	t.token, t.session, t.copied, t.errText, t.qr = "", "", false, "", nil
+	t.token, t.session, t.copy, t.errText, t.qr = "", "", copyNone, "", nil
 	t.expiresAt, t.retryAt = time.Time{}, time.Time{}
 	return m.mintCmd(nil)
 }
@@ -96,8 +123,8 @@ func (m *model) tokenKey(k tea.KeyPressMsg) tea.Cmd {
 	km := m.keys
 	switch {
 	case key.Matches(k, km.Back):
+		m.screen = t.from
 		m.token = tokenScreen{seq: m.nextSeq()} // forget the token
-		m.screen = screenHome
 		m.showHelp = false
 	case key.Matches(k, km.Quit):
 		return tea.Quit
@@ -105,9 +132,9 @@ func (m *model) tokenKey(k tea.KeyPressMsg) tea.Cmd {
 		m.showHelp = !m.showHelp
 	case key.Matches(k, km.Copy):
 		if t.phase == tokenShown && !t.token.IsZero() {
-			t.copied = true
+			t.copy = copySent
 			// OSC 52: the token travels through the terminal, so only on this key.
-			return tea.SetClipboard(t.token.Reveal())
+			return copyCmd(t.token.Reveal())
 		}
 	case key.Matches(k, km.NewToken):
 		switch t.phase {
@@ -169,7 +196,7 @@ func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
 		if base.IsZero() {
 			base = m.now()
 		}
-		t.phase, t.token, t.session, t.copied = tokenShown, r.LoginToken, "", false
+		t.phase, t.token, t.session, t.copy = tokenShown, r.LoginToken, "", copyNone
 		t.qr, _ = qr.Encode(r.LoginToken.Reveal(), qr.L) // too long for any code: shown as text only
 		t.issuedAt, t.expiresAt = base, time.Time{}
 		if r.ExpiresInMS > 0 {
@@ -179,13 +206,25 @@ func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
+// clipboardRead confirms a copy when the terminal's clipboard reads back as
+// what was sent.
+func (m *model) clipboardRead(msg tea.ClipboardMsg) {
+	t := &m.token
+	if m.screen == screenToken && t.copy == copySent && !t.token.IsZero() && msg.Content == t.token.Reveal() {
+		t.copy = copyConfirmed
+	}
+	if md := m.modal; md != nil && md.copy == copySent && md.fallbackURL != "" && msg.Content == md.fallbackURL {
+		md.copy = copyConfirmed
+	}
+}
+
 // tokenTick expires a shown token and resends after a rate limit.
 func (m *model) tokenTick(now time.Time) tea.Cmd {
 	t := &m.token
 	switch t.phase {
 	case tokenShown:
 		if !t.expiresAt.IsZero() && !now.Before(t.expiresAt) {
-			t.phase, t.token, t.copied, t.qr = tokenExpired, "", false, nil
+			t.phase, t.token, t.copy, t.qr = tokenExpired, "", copyNone, nil
 		}
 	case tokenRateLimited:
 		if !now.Before(t.retryAt) {
@@ -278,9 +317,14 @@ func (m *model) tokenShownView(w, h int) string {
 		expiry,
 		bar.ViewAs(pct),
 	}
-	if t.copied {
-		lines = append(lines, s.OK.Render("copied ✓"))
-	} else {
+	switch t.copy {
+	case copyConfirmed:
+		lines = append(lines, s.OK.Render(copyNotes[copyConfirmed]))
+	case copySent:
+		for _, l := range wrapLines(copyNotes[copySent], colW) {
+			lines = append(lines, s.Warn.Render(l))
+		}
+	default:
 		lines = append(lines, s.Muted.Render("c copies it"))
 	}
 	col := strings.Join(lines, "\n")
