@@ -31,6 +31,7 @@ type Service struct {
 	clients  map[string]*matrix.Client
 	missing  map[string]matrix.Status // index entries the engine holds no session for, by user ID
 	uiaPaths map[string]string        // get_token path chosen for a user's running UIA session
+	loading  bool                     // LoadAll has yet to finish: unknown accounts are loading
 }
 
 type serviceOptions struct {
@@ -171,11 +172,23 @@ func (s *Service) setMissing(userID string, st *matrix.Status) {
 }
 
 // LoadAll starts a session for every account in the index; accounts without
-// usable tokens are shown as needing sign-in instead of failing the start.
+// usable tokens are shown as needing sign-in instead of failing the start. A
+// hung keyring costs it one keyring deadline in all (see keystore.Store.call).
 func (s *Service) LoadAll(ctx context.Context) {
 	for _, a := range s.store.Accounts() {
 		_, _ = s.load(ctx, a)
 	}
+	s.mu.Lock()
+	s.loading = false
+	s.mu.Unlock()
+}
+
+// markLoading shows accounts without a session as loading until LoadAll ends,
+// for a screen drawn before their tokens are read.
+func (s *Service) markLoading() {
+	s.mu.Lock()
+	s.loading = true
+	s.mu.Unlock()
 }
 
 // status is the engine's view of an account, or the reason it has none.
@@ -186,9 +199,13 @@ func (s *Service) status(a keystore.Account) matrix.Status {
 	}
 	s.mu.Lock()
 	st, ok := s.missing[a.UserID]
+	loading := s.loading
 	s.mu.Unlock()
 	if ok {
 		return st
+	}
+	if loading {
+		return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateLoading}
 	}
 	return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: "not loaded"}
 }

@@ -19,6 +19,7 @@ const (
 	exitSignIn      = 4 // sign-in needed or no such account
 	exitUnsupported = 5 // not supported by this server
 	exitRateLimited = 6
+	exitLockBusy    = 7 // another mxauth process holds the account's lock
 )
 
 const exitCodesHelp = `Exit codes:
@@ -28,7 +29,8 @@ const exitCodesHelp = `Exit codes:
   3  keyring unavailable or locked
   4  sign-in needed, or no such account
   5  not supported by this server
-  6  rate limited (the message says for how long)`
+  6  rate limited (the message says for how long)
+  7  another mxauth process holds this account's lock (the message says how long it waited)`
 
 // codedError carries the exit code a failure should end the process with.
 type codedError struct {
@@ -81,6 +83,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ce):
 		return ce.code
+	case errors.Is(err, keystore.ErrLockTimeout):
+		return exitLockBusy
 	case storeProblem(err), errors.Is(err, matrix.ErrStoreUnavailable):
 		return exitKeyring
 	case matrix.IsLimitExceeded(err):
@@ -105,6 +109,10 @@ func errorMessage(err error) string {
 	}
 	if errors.Is(err, context.Canceled) {
 		return "cancelled"
+	}
+	var busy *keystore.LockBusyError
+	if errors.As(err, &busy) {
+		return busy.Error() // without the layers around it, which would call it a keyring error
 	}
 	if ch, ok := matrix.AsUIA(err); ok {
 		if ch.StageFailed() {

@@ -144,8 +144,10 @@ Flags:
   --help       this help
 
 Environment:
-  MXAUTH_CONFIG_DIR  where the account list is kept (default: the user config dir + /mxauth)
-  NO_COLOR           any non-empty value turns colour off
+  MXAUTH_CONFIG_DIR       where the account list is kept (default: the user config dir + /mxauth)
+  MXAUTH_KEYRING_TIMEOUT  how long a command waits for the keyring (default 5s)
+  MXAUTH_LOCK_TIMEOUT     how long a command waits for another mxauth process's lock (default 30s)
+  NO_COLOR                any non-empty value turns colour off
 
 `+exitCodesHelp)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"mxauth/keystore"
 )
@@ -19,10 +20,38 @@ type openOptions struct {
 // default (the user config dir + /mxauth).
 func (a *app) configDir() string { return a.getenv("MXAUTH_CONFIG_DIR") }
 
+// Environment variables that change how long a command waits.
+const (
+	keyringTimeoutEnv = "MXAUTH_KEYRING_TIMEOUT" // for the keyring, per command
+	lockTimeoutEnv    = "MXAUTH_LOCK_TIMEOUT"    // for another mxauth process's lock
+)
+
+// waitBound reads a wait from the environment: a Go duration ("5s", "1m"),
+// or zero for the default when unset.
+func (a *app) waitBound(name string) (time.Duration, error) {
+	v := a.getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usageErrorf("%s=%q: give a positive duration such as 5s or 1m", name, v)
+	}
+	return d, nil
+}
+
 // openService opens the real keyring-backed store. There is deliberately no
 // plaintext or in-memory fallback outside the demo.
 func (a *app) openService(opt openOptions) (*Service, error) {
-	st, err := keystore.Open(keystore.Options{Backend: keystore.NewKeyringBackend(), Dir: a.configDir()})
+	deadline, err := a.waitBound(keyringTimeoutEnv)
+	if err != nil {
+		return nil, err
+	}
+	lockTimeout, err := a.waitBound(lockTimeoutEnv)
+	if err != nil {
+		return nil, err
+	}
+	st, err := keystore.Open(keystore.Options{Backend: keystore.NewKeyringBackend(), Dir: a.configDir(), Deadline: deadline, LockTimeout: lockTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -39,7 +40,35 @@ func runTUI(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The checks run behind the first frame. Their notes go to the status
+	// line (a keyring problem to the banner), and are printed after exit so
+	// they stay in the scrollback (anything printed before the full screen
+	// opens is hidden).
+	var mu sync.Mutex
+	var notes []string
 	var keyringErr error
+	err = a.runUI(ctx, svc, ui.RunOptions{Startup: func(ctx context.Context) ([]string, error) {
+		n, kerr := startupChecks(ctx, svc)
+		mu.Lock()
+		notes, keyringErr = n, kerr
+		mu.Unlock()
+		return n, kerr
+	}})
+	mu.Lock()
+	defer mu.Unlock()
+	var kerr *keystore.Error
+	if errors.As(keyringErr, &kerr) {
+		notes = append(notes, kerr.Summary())
+	}
+	for _, n := range notes {
+		a.infof("mxauth: %s", oneLine(n))
+	}
+	return err
+}
+
+// startupChecks finishes what an earlier run left half done and checks the
+// keyring: notes for the status line, and a keyring problem for the banner.
+func startupChecks(ctx context.Context, svc *Service) (notes []string, keyringErr error) {
 	notes, err := svc.store.RepairWith(ctx, svc.signOutLeftover)
 	if err != nil && storeProblem(err) {
 		// The TUI still opens and its banner says what to do. Repair's last
@@ -54,18 +83,7 @@ func runTUI(ctx context.Context, a *app, args []string) error {
 			keyringErr = kerr
 		}
 	}
-	// Shown in the status line (a keyring problem in the banner), and printed
-	// after exit so they stay in the scrollback (anything printed before the
-	// full screen opens is hidden).
-	err = a.runUI(ctx, svc, ui.RunOptions{Notes: notes, Keyring: keyringErr})
-	var kerr *keystore.Error
-	if errors.As(keyringErr, &kerr) {
-		notes = append(notes, kerr.Summary())
-	}
-	for _, n := range notes {
-		a.infof("mxauth: %s", oneLine(n))
-	}
-	return err
+	return notes, keyringErr
 }
 
 // needTerminal refuses to start the full-screen app without a terminal.
@@ -77,14 +95,25 @@ func (a *app) needTerminal() error {
 	return usageErrorf("the full-screen app needs a terminal; see mxauth --help for the commands scripts can use")
 }
 
-// runUI runs the engine in the background and the interface in front.
-// opt brings the start-up notes; the rest of it is filled in here.
+// runUI runs the engine in the background and the interface in front. The
+// first frame is drawn at once: opt.Startup (may be nil) and loading the
+// sessions from the keyring run behind it, with the accounts shown as loading
+// meanwhile. opt brings the start-up notes; the rest of it is filled in here.
 func (a *app) runUI(ctx context.Context, svc *Service, opt ui.RunOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svc.LoadAll(ctx)
+	svc.markLoading()
+	checks := opt.Startup
+	startup := func(ctx context.Context) (notes []string, keyringErr error) {
+		if checks != nil {
+			notes, keyringErr = checks(ctx)
+		}
+		svc.LoadAll(ctx)
+		return notes, keyringErr
+	}
 	go svc.Run(ctx)
 	opt.Hostname, _ = os.Hostname()
 	opt.NoColor = a.getenv("NO_COLOR") != ""
+	opt.Startup = startup
 	return ui.Run(ctx, svc, opt)
 }

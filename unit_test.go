@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"mxauth/keystore"
 	"mxauth/matrix"
 )
 
@@ -42,10 +43,18 @@ func TestExitCodeMapping(t *testing.T) {
 		{&matrix.SessionError{State: matrix.StateStoreProblem, Reason: "keyring"}, exitKeyring},
 		{&matrix.Error{Status: 404, ErrCode: "M_UNRECOGNIZED"}, exitUnsupported},
 		{&matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 42 * time.Second}, exitRateLimited},
+		// A busy lock ends a refresh in the keyring-problem state, but is not one.
+		{&matrix.SessionError{State: matrix.StateStoreProblem, Err: &keystore.LockBusyError{Waited: time.Second}}, exitLockBusy},
+		{&keystore.LockBusyError{Path: "accounts.lock", Waited: time.Second}, exitLockBusy},
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+	busy := &matrix.SessionError{Account: matrix.AccountKey{UserID: "@a:x"}, State: matrix.StateStoreProblem, Reason: "keyring error (...)",
+		Err: &keystore.LockBusyError{Account: matrix.AccountKey{UserID: "@a:x"}, Path: "x.lock", Waited: 30 * time.Second}}
+	if msg := errorMessage(busy); !strings.HasPrefix(msg, "another mxauth process holds the lock of @a:x (waited 30s") {
+		t.Errorf("lock message %q", msg)
 	}
 	msg := errorMessage(&matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 41500 * time.Millisecond})
 	if !strings.Contains(msg, "42s") {

@@ -54,9 +54,10 @@ func (k Kind) String() string {
 // value, so the OS backends need no translation).
 var ErrItemNotFound = keyring.ErrNotFound
 
-// ErrLockTimeout is wrapped by LockAccount's error when another holder kept the
-// account's lock past the lock timeout.
-var ErrLockTimeout = errors.New("timed out waiting for the account lock")
+// ErrLockTimeout is matched by the error of LockAccount, and of index updates,
+// when another holder kept the lock past the wait (see LockBusyError). It is
+// matrix.ErrLockBusy, so the session engine can tell it from a keyring problem.
+var ErrLockTimeout = matrix.ErrLockBusy
 
 // Error is a keystore failure. Its text says what happened and what to do; it
 // never holds a secret (causes that might echo stored data are dropped).

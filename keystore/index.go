@@ -140,13 +140,14 @@ func (s *Store) update(fn func(*indexFile) error) error {
 	if err := s.ensureDir(); err != nil {
 		return err
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.lockTimeout)
 	defer cancel()
 	lockPath := filepath.Join(s.dir, indexLockName)
 	l, err := lockFile(ctx, lockPath)
 	if err != nil {
 		if errors.Is(err, errLockBusy) {
-			return fmt.Errorf("keystore: the account index is locked by another mxauth process (%s): %w", lockPath, ErrLockTimeout)
+			return &LockBusyError{Path: lockPath, Waited: time.Since(start)}
 		}
 		return fmt.Errorf("keystore: lock the account index: %w", err)
 	}
@@ -158,7 +159,7 @@ func (s *Store) update(fn func(*indexFile) error) error {
 	}
 	if err := fn(&x); err != nil {
 		if errors.Is(err, errNoChange) {
-			s.idx = x
+			s.setSnapshot(x)
 			return nil
 		}
 		return err
@@ -166,8 +167,15 @@ func (s *Store) update(fn func(*indexFile) error) error {
 	if err := s.writeIndex(x); err != nil {
 		return err
 	}
-	s.idx = x
+	s.setSnapshot(x)
 	return nil
+}
+
+// setSnapshot replaces the in-memory index that Accounts and friends read.
+func (s *Store) setSnapshot(x indexFile) {
+	s.snapMu.Lock()
+	s.idx = x
+	s.snapMu.Unlock()
 }
 
 // ensureDir creates Dir private to the user, and tightens it if it was not.
@@ -246,21 +254,22 @@ func (s *Store) Reload() error {
 	if err != nil {
 		return err
 	}
-	s.idx = x
+	s.setSnapshot(x)
 	return nil
 }
 
-// Accounts lists the accounts as last read or written (see Reload).
+// Accounts lists the accounts as last read or written (see Reload). Like the
+// other readers of the snapshot it never waits for an update in progress.
 func (s *Store) Accounts() []Account {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
 	return slices.Clone(s.idx.Accounts)
 }
 
 // Account finds an account by user ID.
 func (s *Store) Account(userID string) (Account, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
 	if i := s.idx.find(userID); i >= 0 {
 		return s.idx.Accounts[i], true
 	}
@@ -269,8 +278,8 @@ func (s *Store) Account(userID string) (Account, bool) {
 
 // Default is the account marked default, or the only account.
 func (s *Store) Default() (Account, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
 	if s.idx.Default != "" {
 		if i := s.idx.find(s.idx.Default); i >= 0 {
 			return s.idx.Accounts[i], true
@@ -327,8 +336,8 @@ func (s *Store) PutAccount(a Account) error {
 
 // PendingRemovals lists keyring items whose removal has not finished.
 func (s *Store) PendingRemovals() []PendingRemoval {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
 	return slices.Clone(s.idx.PendingRemovals)
 }
 
@@ -531,10 +540,10 @@ func (s *Store) finishLogin(ctx context.Context, p PendingRemoval, logout Logout
 	if err := s.Reload(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	s.snapMu.RLock()
 	still := slices.Contains(s.idx.PendingRemovals, p)
 	listed := slices.ContainsFunc(s.idx.Accounts, func(a Account) bool { return a.Key() == p.key() })
-	s.mu.Unlock()
+	s.snapMu.RUnlock()
 	if !still {
 		return nil, nil
 	}

@@ -582,3 +582,62 @@ func TestLockAccountAcrossProcesses(t *testing.T) {
 	}
 	unlock()
 }
+
+// TestSnapshotWhileUpdateWaits: readers of the account list never wait for an
+// update that waits for the index lock; the busy lock is its own error.
+func TestSnapshotWhileUpdateWaits(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Backend: NewMemoryBackend(), Dir: dir, LockTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAccount(Account{UserID: alice.UserID, DeviceID: alice.DeviceID, Homeserver: "https://hs"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := lockFile(context.Background(), filepath.Join(dir, indexLockName)) // another holder
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.SetDefault(alice.UserID) }()
+	waitLocked(t, &s.mu) // the update holds the in-process mutex while it waits
+	read := make(chan int, 1)
+	go func() {
+		_, _ = s.Default()
+		_, _ = s.Account(alice.UserID)
+		read <- len(s.Accounts()) + len(s.PendingRemovals())
+	}()
+	select {
+	case n := <-read:
+		if n != 1 {
+			t.Fatalf("snapshot has %d entries, want 1", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading the account list waited for an update waiting for the index lock")
+	}
+	other.unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// A lock never released is a LockBusyError, not a keyring problem.
+	s2, _ := Open(Options{Backend: NewMemoryBackend(), Dir: dir, LockTimeout: 100 * time.Millisecond})
+	held, _ := lockFile(context.Background(), filepath.Join(dir, indexLockName))
+	defer held.unlock()
+	var busy *LockBusyError
+	if err := s2.SetDefault(alice.UserID); !errors.As(err, &busy) || !errors.Is(err, ErrLockTimeout) || isStoreProblem(err) {
+		t.Fatalf("index lock held: %v", err)
+	}
+}
+
+// waitLocked polls until mu is held by someone else.
+func waitLocked(t *testing.T, mu *sync.Mutex) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); mu.TryLock(); {
+		mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the update never took the index mutex")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -26,10 +26,6 @@ const (
 	DefaultLockTimeout = 30 * time.Second
 )
 
-// maxHung caps keyring calls left running after their deadline, so a keyring
-// that never answers cannot pile up goroutines without bound.
-const maxHung = 8
-
 // Options configure Open.
 type Options struct {
 	Backend Backend // NewKeyringBackend() when nil
@@ -38,7 +34,7 @@ type Options struct {
 	// private temporary directory that Close removes, so a demo never touches
 	// the real account list.
 	Dir         string
-	Deadline    time.Duration // per keyring call; DefaultDeadline when zero
+	Deadline    time.Duration // per keyring call, and in all while a call hangs; DefaultDeadline when zero
 	LockTimeout time.Duration // LockAccount's wait; DefaultLockTimeout when zero
 }
 
@@ -51,12 +47,17 @@ type Store struct {
 	deadline    time.Duration
 	lockTimeout time.Duration
 
-	mu  sync.Mutex // serialises index reads and read-modify-writes in this process
-	idx indexFile  // last index read or written
+	// mu serialises index re-reads and read-modify-writes in this process; an
+	// update holds it while it waits for the cross-process index lock, so
+	// readers of the snapshot never take it.
+	mu sync.Mutex
+
+	snapMu sync.RWMutex
+	idx    indexFile // last index read or written, under snapMu
 
 	callMu   sync.Mutex
 	inflight map[string]*call
-	hung     int
+	hung     int // calls abandoned after their deadline that have not returned
 
 	lockMu    sync.Mutex
 	acctLocks map[string]chan struct{}
@@ -201,9 +202,11 @@ var errConnLost = errors.New("the connection to the keyring was lost during the 
 
 // call runs f in a goroutine and gives up when the deadline (or ctx) ends
 // first. The goroutine then lingers until the backend returns, which may be
-// never (an unlock prompt nobody answers); at most maxHung are left that way.
-// Calls for one item run one after the other, so a late write can never land
-// after a newer one.
+// never (an unlock prompt nobody answers, a daemon that stopped). While such a
+// call has not returned, the keyring is taken as hung: later calls fail at
+// once instead of each waiting a deadline of its own, so a command over many
+// accounts waits one deadline in all. Calls for one item run one after the
+// other, so a late write can never land after a newer one.
 func (s *Store) call(ctx context.Context, op string, acct matrix.AccountKey, f func(Backend) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.deadline)
 	defer cancel()
@@ -214,11 +217,11 @@ func (s *Store) call(ctx context.Context, op string, acct matrix.AccountKey, f f
 		s.callMu.Lock()
 		prev := s.inflight[key]
 		switch {
-		case prev != nil:
-		case s.hung >= maxHung:
+		case prev != nil && !prev.abandoned: // wait behind it
+		case prev != nil || s.hung > 0:
 			s.callMu.Unlock()
 			return &Error{Kind: KindTimeout, Op: op, Account: acct, Backend: s.backend.Name(), Deadline: s.deadline,
-				Err: errors.New("earlier keyring calls have not returned")}
+				Err: errors.New("an earlier keyring call has not returned yet")}
 		default:
 			c = &call{done: make(chan struct{})}
 			s.inflight[key] = c

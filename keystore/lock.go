@@ -27,8 +27,10 @@ func (s *Store) LockPath(acct matrix.AccountKey) string {
 // LockAccount takes the account's lock, shared by every mxauth process of the
 // user: first an in-process lock (file locks are per open file, so goroutines
 // would not exclude each other cheaply), then the lock file. It waits until ctx
-// ends or the lock timeout passes; the error then wraps ErrLockTimeout.
+// ends or the lock timeout passes; the error is then a *LockBusyError, which
+// matches ErrLockTimeout.
 func (s *Store) LockAccount(ctx context.Context, acct matrix.AccountKey) (unlock func(), err error) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.lockTimeout)
 	defer cancel()
 	path := s.LockPath(acct)
@@ -43,7 +45,7 @@ func (s *Store) LockAccount(ctx context.Context, acct matrix.AccountKey) (unlock
 	select {
 	case ch <- struct{}{}:
 	case <-ctx.Done():
-		return nil, lockError(ctx, acct, path, s.lockTimeout, "another part of this program holds it")
+		return nil, lockError(ctx, acct, path, start, true)
 	}
 	release := func() { <-ch }
 
@@ -51,7 +53,7 @@ func (s *Store) LockAccount(ctx context.Context, acct matrix.AccountKey) (unlock
 	if err != nil {
 		release()
 		if errors.Is(err, errLockBusy) {
-			return nil, lockError(ctx, acct, path, s.lockTimeout, "another mxauth process holds it")
+			return nil, lockError(ctx, acct, path, start, false)
 		}
 		return nil, fmt.Errorf("keystore: lock %s: %w", acct.UserID, err)
 	}
@@ -64,11 +66,39 @@ func (s *Store) LockAccount(ctx context.Context, acct matrix.AccountKey) (unlock
 	}, nil
 }
 
-func lockError(ctx context.Context, acct matrix.AccountKey, path string, limit time.Duration, who string) error {
+// LockBusyError says that another holder kept a lock for the whole wait.
+type LockBusyError struct {
+	Account   matrix.AccountKey // zero for the account index's lock
+	Path      string            // the lock file
+	Waited    time.Duration
+	InProcess bool // held by another part of this program, not another process
+	SignIn    bool // the user's sign-in lock (see LockLogin), not a device's
+}
+
+func (e *LockBusyError) Error() string {
+	who := "another mxauth process"
+	if e.InProcess {
+		who = "another part of this mxauth process"
+	}
+	what := "the account index"
+	switch {
+	case e.SignIn:
+		what = "the sign-in lock of " + e.Account.UserID
+	case e.Account.UserID != "":
+		what = "the lock of " + e.Account.UserID
+	}
+	return fmt.Sprintf("%s holds %s (waited %s for %s); if that process is stopped, resume or end it",
+		who, what, e.Waited.Round(time.Second), e.Path)
+}
+
+// Is makes errors.Is(err, ErrLockTimeout) hold.
+func (e *LockBusyError) Is(target error) bool { return target == ErrLockTimeout }
+
+func lockError(ctx context.Context, acct matrix.AccountKey, path string, start time.Time, inProcess bool) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Errorf("keystore: lock %s: %w", acct.UserID, ctx.Err())
 	}
-	return fmt.Errorf("keystore: lock %s (%s): %s; gave up after at most %s: %w", acct.UserID, path, who, limit, ErrLockTimeout)
+	return &LockBusyError{Account: acct, Path: path, Waited: time.Since(start), InProcess: inProcess}
 }
 
 var errLockBusy = errors.New("lock busy")

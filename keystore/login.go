@@ -20,7 +20,12 @@ func loginLockKey(userID string) matrix.AccountKey {
 // the server until its account is recorded, so sign-ins of one user run one
 // after the other: the next one finds the account the previous one added.
 func (s *Store) LockLogin(ctx context.Context, userID string) (unlock func(), err error) {
-	return s.LockAccount(ctx, loginLockKey(userID))
+	unlock, err = s.LockAccount(ctx, loginLockKey(userID))
+	var busy *LockBusyError
+	if errors.As(err, &busy) {
+		busy.Account, busy.SignIn = matrix.AccountKey{UserID: userID}, true
+	}
+	return unlock, err
 }
 
 // lockProbe is how long repair waits for a lock someone else holds before

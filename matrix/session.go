@@ -31,6 +31,11 @@ const (
 	// refreshTimeout bounds one whole refresh (lock, load, request, save). It runs
 	// detached from callers so a cancelled caller cannot leave a rotation half done.
 	refreshTimeout = 2 * time.Minute
+	// busyLockWait bounds the wait for another process's lock on the account when
+	// a caller asks for a token while the current one is still usable: that other
+	// process is most likely refreshing it and done in a moment; if it is not
+	// (stopped, stuck), the still valid token is handed out instead of waiting.
+	busyLockWait = 2 * time.Second
 )
 
 // Errors a Session returns, matched with errors.Is on the *SessionError it returns.
@@ -373,6 +378,10 @@ func (s *Session) AccessToken(ctx context.Context) (Secret, error) {
 			s.mu.Unlock()
 			return "", err
 		}
+		lockWait := time.Duration(0) // the store's own bound
+		if s.loaded && usable(t, now) {
+			lockWait = busyLockWait
+		}
 		s.mu.Unlock()
 
 		if attempt > 0 {
@@ -387,7 +396,7 @@ func (s *Session) AccessToken(ctx context.Context) (Secret, error) {
 			s.mu.Unlock()
 			return "", err
 		}
-		if err := s.refresh(ctx, modeDue, "", nil); err != nil {
+		if err := s.refreshWithin(ctx, lockWait, modeDue, "", nil); err != nil {
 			// The refresh failed, but the old token may still be good for a while.
 			now = s.m.now()
 			s.mu.Lock()
@@ -536,6 +545,12 @@ func describe(err error) string {
 // cannot cut it between the server's reply and the save. For modeRejected, rejected
 // is the token the server refused and callErr its error.
 func (s *Session) refresh(ctx context.Context, mode refreshMode, rejected Secret, callErr error) error {
+	return s.refreshWithin(ctx, 0, mode, rejected, callErr)
+}
+
+// refreshWithin is refresh whose wait for the account lock, when it leads the
+// refresh, is bounded by lockWait (0: the store's own bound).
+func (s *Session) refreshWithin(ctx context.Context, lockWait time.Duration, mode refreshMode, rejected Secret, callErr error) error {
 	for joined := 0; ; joined++ {
 		s.mu.Lock()
 		if s.removed {
@@ -552,7 +567,7 @@ func (s *Session) refresh(ctx context.Context, mode refreshMode, rejected Secret
 				s.state = StateRefreshing
 			}
 			go func() {
-				f.err = s.runRefresh(mode, rejected, callErr)
+				f.err = s.runRefresh(mode, rejected, callErr, lockWait)
 				s.mu.Lock()
 				s.flight = nil
 				s.mu.Unlock()
@@ -609,12 +624,12 @@ func (s *Session) settleLocked(now time.Time) {
 
 // runRefresh does one refresh under the cross-process lock. It changes the session's
 // state, schedules the next step and emits an event; its error is what callers see.
-func (s *Session) runRefresh(mode refreshMode, rejected Secret, callErr error) error {
+func (s *Session) runRefresh(mode refreshMode, rejected Secret, callErr error, lockWait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 	defer cancel()
 	store := s.m.store
 
-	unlock, err := store.LockAccount(ctx, s.acct)
+	unlock, err := s.lockAccount(ctx, lockWait)
 	if err != nil {
 		return s.storeFailed(err)
 	}
@@ -710,6 +725,17 @@ func (s *Session) runRefresh(mode refreshMode, rejected Secret, callErr error) e
 	return nil
 }
 
+// lockAccount takes the account's cross-process lock, waiting at most lockWait
+// when it is not 0.
+func (s *Session) lockAccount(ctx context.Context, lockWait time.Duration) (func(), error) {
+	if lockWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, lockWait)
+		defer cancel()
+	}
+	return s.m.store.LockAccount(ctx, s.acct)
+}
+
 // refreshFailed classifies a failed /refresh.
 func (s *Session) refreshFailed(ctx context.Context, err error) error {
 	switch {
@@ -762,7 +788,10 @@ func (s *Session) storeFailed(err error) error {
 	s.retryAt = now.Add(wait)
 	s.problem = fmt.Sprintf("keyring unavailable or locked (%s)", describe(err))
 	var sp StoreProblem
-	if !errors.As(err, &sp) || !sp.StoreUnavailable() {
+	switch {
+	case errors.Is(err, ErrLockBusy):
+		s.problem = describe(err)
+	case !errors.As(err, &sp) || !sp.StoreUnavailable():
 		s.problem = fmt.Sprintf("keyring error (%s)", describe(err))
 	}
 	if was != StateStoreProblem {

@@ -516,3 +516,32 @@ func TestGoroutinesFlat(t *testing.T) {
 		t.Fatalf("goroutines grew from %d (10 sessions) to %d (1000 sessions)", g10, g1000)
 	}
 }
+
+// TestBusyLockWithUsableToken: when the token is due for a refresh but still
+// usable and another holder keeps the account's lock, AccessToken hands out the
+// current token after a short wait instead of the store's whole lock timeout.
+func TestBusyLockWithUsableToken(t *testing.T) {
+	clock := &fakeClock{}
+	e := newEnv(t, envOptions{
+		server:  matrixtest.Options{AccessTokenLifetime: 10 * time.Minute},
+		manager: matrix.ManagerOptions{Now: clock.Now},
+	})
+	before := e.s.Tokens().AccessToken
+	unlock, err := e.store.LockAccount(context.Background(), e.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	clock.Advance(9 * time.Minute) // due, one minute left
+	start := time.Now()
+	tok, err := e.s.AccessToken(context.Background())
+	if err != nil || tok != before {
+		t.Fatalf("AccessToken with the lock busy: %v (same token: %v)", err, tok == before)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("waited %s for a busy lock with a usable token", took)
+	}
+	if e.srv.RefreshCount() != 0 {
+		t.Fatalf("refreshed without the lock")
+	}
+}

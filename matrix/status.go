@@ -18,6 +18,7 @@ const (
 	StateStoreProblem              // the keyring is locked or unavailable
 	StateExpiring                  // the token expires and there is no refresh token
 	StateNonExpiring               // the server issued a token that does not expire
+	StateLoading                   // not known yet: the tokens are still being read from the keyring
 )
 
 var stateNames = [...]string{
@@ -30,6 +31,7 @@ var stateNames = [...]string{
 	StateStoreProblem: "keyring problem",
 	StateExpiring:     "expiring",
 	StateNonExpiring:  "non-expiring",
+	StateLoading:      "loading",
 }
 
 func (s State) String() string {

@@ -163,6 +163,8 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 			" (in " + countdown(st.ExpiresAt.Sub(now)) + "), sign in again before then", s.Warn
 	case matrix.StateNonExpiring:
 		return "● active · token does not expire", s.OK
+	case matrix.StateLoading:
+		return "◌ loading from the keyring…", s.Busy
 	}
 	return "? " + st.State.String(), s.Muted
 }

@@ -41,6 +41,10 @@ type (
 	eventMsg        struct{ ev matrix.Event }
 	eventsClosedMsg struct{}
 	panicMsg        struct{ v any }
+	startupDoneMsg  struct {
+		notes   []string
+		keyring error
+	}
 )
 
 // model is the root: it owns the shared state (size, clock, styles, keys,
@@ -149,6 +153,12 @@ func (m *model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.tick(), tea.RequestBackgroundColor}
 	if m.events != nil {
 		cmds = append(cmds, waitEvent(m.events))
+	}
+	if startup := m.opt.Startup; startup != nil {
+		cmds = append(cmds, m.call(func(ctx context.Context) tea.Msg {
+			notes, keyring := startup(ctx)
+			return startupDoneMsg{notes, keyring}
+		}))
 	}
 	return tea.Batch(cmds...)
 }
@@ -303,6 +313,13 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, waitEvent(m.events)
 	case eventsClosedMsg:
 		m.events = nil
+		return m, nil
+	case startupDoneMsg:
+		m.setNotes(msg.notes)
+		if msg.keyring != nil {
+			m.opt.Keyring = msg.keyring
+		}
+		m.reloadAccounts()
 		return m, nil
 	case panicMsg:
 		m.fatal = fmt.Errorf("ui: internal error: %v", msg.v)

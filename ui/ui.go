@@ -84,6 +84,12 @@ type RunOptions struct {
 	// Keyring is the keyring problem found at start when there are no
 	// accounts to show it (nil if none); the banner says it.
 	Keyring error
+	// Startup, if set, runs once in the background as the program starts
+	// (checks and loading sessions from a keyring that may be slow or hung),
+	// so the first frame never waits for it. Its notes then go to the status
+	// line, its keyring problem (if any) to the banner as Keyring's would, and
+	// the accounts are read again.
+	Startup func(ctx context.Context) (notes []string, keyring error)
 }
 
 // New returns the root model. Run wraps it; tests drive it directly.

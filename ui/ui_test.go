@@ -1072,3 +1072,33 @@ func TestModalEmptyPasswordAndPaste(t *testing.T) {
 		t.Fatalf("pasted password works: phase %v", m.token.phase)
 	}
 }
+
+// TestStartupInBackground: the first frame lists accounts still loading; the
+// start-up work runs in a command, and its answer fills the rows in and shows
+// its notes.
+func TestStartupInBackground(t *testing.T) {
+	f := newFake()
+	loaded := sampleAccounts()
+	for _, a := range loaded {
+		a.Status = matrix.Status{Account: a.Status.Account, State: matrix.StateLoading}
+		f.accounts = append(f.accounts, a)
+	}
+	release := make(chan struct{})
+	startup := func(context.Context) ([]string, error) {
+		<-release
+		f.mu.Lock()
+		f.accounts = loaded
+		f.mu.Unlock()
+		return []string{"finished removing an account"}, nil
+	}
+	m := newModel(context.Background(), f, RunOptions{Hostname: "testhost", Now: (&fakeClock{t: t0}).Now, Startup: startup})
+	m.tick = func() tea.Cmd { return nil }
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	mustContain(t, content(m), loaded[0].UserID, "loading")
+
+	init := m.Init()
+	close(release)
+	drain(m, init)
+	mustNotContain(t, content(m), "loading")
+	mustContain(t, content(m), "finished removing an account")
+}

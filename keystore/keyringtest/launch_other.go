@@ -26,3 +26,6 @@ func (k *Keyring) DaemonLog() string { return "" }
 func (k *Keyring) SearchItems(map[string]string) ([]string, error) {
 	return nil, errorf("%w", ErrNotInstalled)
 }
+
+// Pause is not available on this platform.
+func (k *Keyring) Pause() (func(), error) { return nil, errorf("%w", ErrNotInstalled) }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	dbus "github.com/godbus/dbus/v5"
@@ -325,6 +326,20 @@ func (k *Keyring) SearchItems(attrs map[string]string) ([]string, error) {
 		out = append(out, string(p))
 	}
 	return out, nil
+}
+
+// Pause stops gnome-keyring-daemon with SIGSTOP, so every keyring call hangs
+// as it would with a daemon that stopped answering; resume sends SIGCONT. Stop
+// also works while paused.
+func (k *Keyring) Pause() (resume func(), err error) {
+	if k.daemon == nil || k.daemon.Process == nil {
+		return nil, errorf("no gnome-keyring-daemon to pause")
+	}
+	if err := k.daemon.Process.Signal(syscall.SIGSTOP); err != nil {
+		return nil, errorf("pausing gnome-keyring-daemon: %v", err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = k.daemon.Process.Signal(syscall.SIGCONT) }) }, nil
 }
 
 // Stop kills the daemons and removes Dir. It is safe to call more than once.
