@@ -306,3 +306,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFaultCrashRepairWaitsForServer: the leftover session of a killed
+// sign-in is not deleted while the server cannot sign it out; the next
+// command after the server is back does both.
+func TestFaultCrashRepairWaitsForServer(t *testing.T) {
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(crashAfterLoginSave)}}
+	if r := crash.run(pw+"\n", "login", "--user", alice, "--password-stdin"); r.code != -1 {
+		t.Fatalf("the sign-in was not killed: %s", r)
+	}
+	srv.InjectFault(matrixtest.Fault{PathPrefix: "/_matrix/client/v3/logout", Status: 502, Body: `{"errcode":"M_UNKNOWN","error":"bad gateway"}`})
+	r := c.ok("", "list")
+	if !strings.Contains(r.stderr, "trying again next time") {
+		t.Fatalf("list should say the sign-out must wait: %s", r)
+	}
+	if items, devs := keyringItems(t, alice), srv.Devices(alice); len(items) != 1 || len(devs) != 1 {
+		t.Fatalf("with the server failing: items %v, devices %v", items, devs)
+	}
+	c.ok("", "list")
+	if items, devs := keyringItems(t, alice), srv.Devices(alice); len(items) != 0 || len(devs) != 0 {
+		t.Fatalf("with the server back: items %v, devices %v", items, devs)
+	}
+}

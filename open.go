@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"mxauth/keystore"
+	"mxauth/matrix"
 )
 
 // openOptions are the knobs commands pass when opening the store.
@@ -76,7 +77,7 @@ func (a *app) finishPending(svc *Service) {
 	}
 	notes, _ := svc.store.FinishPending(ctx, svc.signOutLeftover)
 	for _, n := range notes {
-		a.infof("mxauth: %s", oneLine(n.Text))
+		a.infof("mxauth: %s", oneLine(matrix.Sanitize(n.Text))) // may quote a server's error text
 	}
 }
 
