@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 )
@@ -12,7 +11,8 @@ const execUsage = `Usage:
 
 Runs COMMAND with MATRIX_HOMESERVER, MATRIX_USER_ID and MATRIX_ACCESS_TOKEN set
 to the account's homeserver, user ID and a freshly valid access token, and exits
-with COMMAND's exit code.`
+with COMMAND's exit code (128+N when signal N ended it). SIGINT, SIGTERM, SIGHUP
+and SIGQUIT sent to mxauth are passed on to COMMAND, and mxauth waits for it.`
 
 func runExec(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("exec", execUsage)
@@ -40,19 +40,5 @@ func runExec(ctx context.Context, a *app, args []string) error {
 		"MATRIX_USER_ID="+acct.UserID,
 		"MATRIX_ACCESS_TOKEN="+tok.Reveal(),
 	)
-	// The child shares the terminal, so Ctrl+C reaches it directly; mxauth
-	// (whose own interrupt is caught in main) just waits and passes its code on.
-	err = cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ee):
-		code := ee.ExitCode()
-		if code < 0 {
-			code = exitError // killed by a signal
-		}
-		return &exitStatus{code}
-	}
-	return err
+	return runChild(cmd)
 }
