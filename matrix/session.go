@@ -256,11 +256,10 @@ func (s *Session) statusLocked() Status {
 		if s.state == StateStoreProblem {
 			st.Keyring = s.keyring
 		}
+		// The time stays out of Problem: only a running engine retries, so
+		// only a display of one (the TUI) may show it, from RetryAt.
 		st.RetryAt = s.retryAt
 		st.NextRefresh = s.retryAt
-		// The running engine will try again; a one-shot caller's error
-		// (errorLocked) leaves this out, since it exits instead.
-		st.Problem += "; retrying at " + clockSeconds(s.retryAt)
 	case StateLocked:
 		st.NextRefresh = s.pollAt
 	}
@@ -293,10 +292,6 @@ func (s *Session) stateFromTokensLocked(now time.Time) {
 // clock formats a deadline for Problem texts in local time.
 func clock(t time.Time) string {
 	return t.Local().Format("15:04")
-}
-
-func clockSeconds(t time.Time) string {
-	return t.Local().Format("15:04:05")
 }
 
 // refreshFailure names a transient refresh failure in words a user can act on.
@@ -500,9 +495,11 @@ func (s *Session) setLockedLocked(now time.Time, err error) {
 	s.state = StateLocked
 	s.pollAt = now.Add(lockedPoll)
 	s.retryAt = time.Time{}
-	s.problem = "the account is locked on the server; checking again at " + clock(s.pollAt)
+	// The next check is NextRefresh, not part of the text: a one-shot
+	// command that reports this checks nothing later.
+	s.problem = "the account is locked on the server"
 	if msg := serverMessage(err); msg != "" {
-		s.problem = "the account is locked on the server (" + msg + "); checking again at " + clock(s.pollAt)
+		s.problem = "the account is locked on the server (" + msg + ")"
 	}
 	if was != StateLocked {
 		s.m.emitLocked(EventLocked, s)
@@ -763,13 +760,12 @@ func (s *Session) refreshFailed(ctx context.Context, err error) error {
 		wait = ra
 	}
 	s.serverWait = hasRA
-	was := s.prevLocked()
 	s.state = StateRetrying
 	s.retryAt = now.Add(wait)
 	s.problem = fmt.Sprintf("%s (%s)", refreshFailure(err), describe(err))
-	if was != StateRetrying {
-		s.m.emitLocked(EventRetrying, s)
-	}
+	// Every failed attempt sets a new retry time; announcing only the first
+	// would leave a display showing a time that has passed.
+	s.m.emitLocked(EventRetrying, s)
 	s.m.scheduleLocked(s)
 	return s.errorLocked(err)
 }
