@@ -443,7 +443,7 @@ func (s *Service) loginLocked(ctx context.Context, c *matrix.Client, user string
 	}
 	resp, err := c.Login(ctx, req)
 	if err != nil {
-		return view, false, loginError(err)
+		return view, false, loginError(ctx, c, req.Type, err)
 	}
 	if err := s.checkLoginIdentity(user, c.BaseURL(), resp); err != nil {
 		// Nothing of this reply is trusted; the device it may have created is dropped.
@@ -698,7 +698,7 @@ func (s *Service) discardLogin(c *matrix.Client, token matrix.Secret) {
 }
 
 // loginError says in plain words why a login was refused.
-func loginError(err error) error {
+func loginError(ctx context.Context, c *matrix.Client, loginType string, err error) error {
 	switch {
 	case matrix.IsUserDeactivated(err):
 		return errors.New("this account is unavailable (deactivated)")
@@ -706,8 +706,19 @@ func loginError(err error) error {
 		return errors.New("this account is locked by the server's administrators")
 	case matrix.IsForbidden(err):
 		return errors.New("wrong user ID, password or login token")
-	case matrix.IsUnsupported(err):
-		return unsupportedErrorf("this server does not offer password or token login (it may only support sign-in through a browser)")
+	case matrix.IsUnsupported(err), errors.Is(err, matrix.ErrMalformedResponse):
+		// Answered like this, the URL may lead to no homeserver at all (a
+		// wrong address or path): that is the user's to fix, not a missing feature.
+		if herr := c.CheckHomeserver(ctx); herr != nil {
+			return herr
+		}
+		if matrix.IsUnsupported(err) {
+			kind := "password"
+			if loginType == matrix.LoginTypeToken {
+				kind = "login-token"
+			}
+			return unsupportedErrorf("this server does not offer %s login (it may only support sign-in through a browser)", kind)
+		}
 	}
 	return err
 }

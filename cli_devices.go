@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -55,7 +56,12 @@ func runDevices(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if deleting {
-		ids := pos[1:]
+		ids := uniqueIDs(pos[1:])
+		// Servers answer a delete of an unknown device with success; check
+		// first, so nothing is deleted and no password asked for in vain.
+		if err := checkDevicesExist(ctx, svc, acct.UserID, ids); err != nil {
+			return err
+		}
 		fallback := func(stage, session string) string { return svc.FallbackURL(acct.UserID, stage, session) }
 		err := a.withUIA(acct.UserID, fallback, pw, func(auth *matrix.AuthData) error {
 			return svc.DeleteDevices(ctx, acct.UserID, ids, auth)
@@ -101,4 +107,45 @@ func runDevices(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, d.DeviceID, d.DisplayName, seen, d.LastSeenIP)
 	}
 	return tw.Flush()
+}
+
+// uniqueIDs drops repeated device IDs, keeping the first of each.
+func uniqueIDs(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// checkDevicesExist fails, naming them, when any of ids is not one of the
+// account's devices on the server.
+func checkDevicesExist(ctx context.Context, svc *Service, userID string, ids []string) error {
+	devs, err := svc.Devices(ctx, userID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, d := range devs {
+		have[d.DeviceID] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if !have[id] {
+			missing = append(missing, matrix.Sanitize(id))
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return nil
+	case len(ids) == 1:
+		return fmt.Errorf("no device %s on %s (see mxauth devices)", missing[0], userID)
+	case len(missing) == 1:
+		return fmt.Errorf("no device %s on %s, so nothing was deleted (see mxauth devices)", missing[0], userID)
+	}
+	return fmt.Errorf("no devices %s on %s, so nothing was deleted (see mxauth devices)", strings.Join(missing, ", "), userID)
 }

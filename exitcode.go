@@ -74,6 +74,12 @@ func storeProblem(err error) bool {
 	return errors.As(err, &sp) && sp.StoreUnavailable()
 }
 
+// discoveryFailed reports that no working homeserver was found where looked.
+func discoveryFailed(err error) bool {
+	var de *matrix.DiscoveryError
+	return errors.As(err, &de)
+}
+
 // exitCode maps an error to the documented exit code.
 func exitCode(err error) int {
 	if err == nil {
@@ -89,6 +95,13 @@ func exitCode(err error) int {
 		return exitKeyring
 	case matrix.IsLimitExceeded(err):
 		return exitRateLimited
+	case errors.Is(err, matrix.ErrLocked), matrix.IsUserLocked(err):
+		// Locked by the server's administrators: signing in again cannot help.
+		return exitError
+	case discoveryFailed(err):
+		// No homeserver at that URL (or a wrong path) is the user's to fix,
+		// not a feature the server lacks.
+		return exitError
 	case errors.Is(err, matrix.ErrNoStoredTokens), errors.Is(err, matrix.ErrNeedsSignIn), errors.Is(err, matrix.ErrSignedOut),
 		errors.Is(err, keystore.ErrUnknownAccount), matrix.IsUnknownToken(err), matrix.IsSoftLogout(err):
 		return exitSignIn

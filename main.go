@@ -210,6 +210,9 @@ func flagError(fs *flagSet, err error) error {
 		fs.help()
 		return &exitStatus{exitOK}
 	}
+	if fs.Name() == "mxauth" { // the full-screen app's own flags
+		return usageErrorf("%v (see mxauth --help)", err)
+	}
 	return usageErrorf("%s: %v (see mxauth %s --help)", fs.Name(), err, fs.Name())
 }
 

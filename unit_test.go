@@ -46,6 +46,8 @@ func TestExitCodeMapping(t *testing.T) {
 		// A busy lock ends a refresh in the keyring-problem state, but is not one.
 		{&matrix.SessionError{State: matrix.StateStoreProblem, Err: &keystore.LockBusyError{Waited: time.Second}}, exitLockBusy},
 		{&keystore.LockBusyError{Path: "accounts.lock", Waited: time.Second}, exitLockBusy},
+		{&matrix.SessionError{State: matrix.StateLocked, Err: &matrix.Error{Status: 401, ErrCode: "M_USER_LOCKED", SoftLogout: true}}, exitError},
+		{&matrix.DiscoveryError{Outcome: matrix.DiscoveryFailError, Err: &matrix.Error{Status: 404}}, exitError},
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)

@@ -293,15 +293,9 @@ func checkDiscovered(ctx context.Context, base, identity string, opt DiscoverOpt
 	if err != nil {
 		return nil, &DiscoveryError{Outcome: DiscoveryFailError, Reason: "homeserver URL is unusable", Err: err}
 	}
-	v, err := c.Versions(ctx)
+	v, err := c.checkVersions(ctx)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-		return nil, &DiscoveryError{Outcome: DiscoveryFailError, Reason: Sanitize(c.BaseURL()) + " is not a working Matrix homeserver", Err: err}
-	}
-	if len(v.Versions) == 0 {
-		return nil, &DiscoveryError{Outcome: DiscoveryFailError, Reason: Sanitize(c.BaseURL()) + " lists no Matrix versions"}
+		return nil, err
 	}
 	res := &DiscoveryResult{BaseURL: c.BaseURL(), Versions: v}
 	if identity != "" {
@@ -309,6 +303,55 @@ func checkDiscovered(ctx context.Context, base, identity string, opt DiscoverOpt
 		res.IdentityServer = strings.TrimRight(identity, "/")
 	}
 	return res, nil
+}
+
+// checkVersions insists on a well-formed /versions reply. Failures are
+// *DiscoveryError values (FAIL_ERROR) that tell a reply no homeserver would
+// give apart from a homeserver that could not be reached or had trouble.
+func (c *Client) checkVersions(ctx context.Context) (*VersionsResponse, error) {
+	v, err := c.Versions(ctx)
+	base := Sanitize(c.BaseURL())
+	switch {
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	case answeredNotMatrix(err):
+		return nil, &DiscoveryError{Outcome: DiscoveryFailError, Reason: base + " is not a Matrix homeserver (check the address and its path)", Err: err}
+	case err != nil:
+		return nil, &DiscoveryError{Outcome: DiscoveryFailError, Reason: base + " is not a working Matrix homeserver", Err: err}
+	case len(v.Versions) == 0:
+		return nil, &DiscoveryError{Outcome: DiscoveryFailError, Reason: base + " is not a Matrix homeserver: it lists no Matrix versions"}
+	}
+	return v, nil
+}
+
+// answeredNotMatrix reports a /versions failure showing that no Matrix
+// homeserver is there (a 404 or other refusal, an HTML page, JSON that is not
+// the versions reply), as opposed to one that is unreachable or failing.
+func answeredNotMatrix(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrMalformedResponse), errors.Is(err, ErrResponseTooLarge):
+		return true
+	case IsTransient(err):
+		return false
+	}
+	_, ok := asError(err)
+	return ok
+}
+
+// CheckHomeserver asks /versions whether a Matrix homeserver answers at the
+// client's base URL, for when another endpoint answered as if none did (a 404,
+// an HTML page, JSON that does not parse). It returns a *DiscoveryError when
+// the answer shows none does, and nil when one does or when the check cannot
+// tell (the server unreachable or failing): the caller's own error then stands.
+func (c *Client) CheckHomeserver(ctx context.Context) error {
+	_, err := c.checkVersions(ctx)
+	var de *DiscoveryError
+	if errors.As(err, &de) && (de.Err == nil || answeredNotMatrix(de.Err)) {
+		return err
+	}
+	return nil
 }
 
 // ResolveHomeserver turns what a user typed into a checked homeserver. An MXID
