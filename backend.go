@@ -713,14 +713,30 @@ func loginError(ctx context.Context, c *matrix.Client, loginType string, err err
 			return herr
 		}
 		if matrix.IsUnsupported(err) {
-			kind := "password"
-			if loginType == matrix.LoginTypeToken {
-				kind = "login-token"
-			}
-			return unsupportedErrorf("this server does not offer %s login (it may only support sign-in through a browser)", kind)
+			return loginTypeMissing(loginType)
+		}
+	case isBadRequest(err):
+		// A homeserver without this login type may refuse it as unknown
+		// (400 M_UNKNOWN); its login flows tell.
+		if flows, ferr := c.LoginFlows(ctx); ferr == nil && !flows.Supports(loginType) {
+			return loginTypeMissing(loginType)
 		}
 	}
 	return err
+}
+
+// loginTypeMissing is the error for a homeserver that does not offer a login type.
+func loginTypeMissing(loginType string) error {
+	kind := "password"
+	if loginType == matrix.LoginTypeToken {
+		kind = "login-token"
+	}
+	return unsupportedErrorf("this server does not offer %s login (it may only support sign-in through a browser)", kind)
+}
+
+func isBadRequest(err error) bool {
+	var me *matrix.Error
+	return errors.As(err, &me) && me.Status == http.StatusBadRequest
 }
 
 // do runs an authenticated call through the session (one refresh and replay

@@ -125,6 +125,32 @@ func TestNotAMatrixServer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a homeserver whose flows lack password login", func(t *testing.T) {
+		c.t = t
+		// Like Synapse with password login switched off: the type is refused
+		// as unknown, and GET /login lists only single sign-on.
+		sso := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			switch {
+			case r.URL.Path == "/_matrix/client/versions":
+				fmt.Fprint(w, `{"versions":["v1.11"]}`)
+			case r.URL.Path == "/_matrix/client/v3/login" && r.Method == http.MethodGet:
+				fmt.Fprint(w, `{"flows":[{"type":"m.login.sso"},{"type":"m.login.token"}]}`)
+			case r.URL.Path == "/_matrix/client/v3/login":
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"errcode":"M_UNKNOWN","error":"Unknown login type m.login.password"}`)
+			default:
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprint(w, `{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}`)
+			}
+		}))
+		t.Cleanup(sso.Close)
+		r := c.expect(exitUnsupported, pw+"\n", "login", "--password-stdin", "--user", "@alice:"+strings.TrimPrefix(sso.URL, "http://"), "--homeserver", sso.URL)
+		oneLineStderr(t, r)
+		if !strings.Contains(r.stderr, "does not offer password login") {
+			t.Fatalf("want \"does not offer password login\": %s", r)
+		}
+	})
 	t.Run("a homeserver without password login", func(t *testing.T) {
 		c.t = t
 		oauth, bob, bobpw := homeserver(t, matrixtest.Options{OAuthOnly: true})
