@@ -75,7 +75,8 @@ func runLoginToken(ctx context.Context, a *app, args []string) error {
 	if *qr {
 		out, isFile := a.stdout.(*os.File)
 		colour := isFile && term.IsTerminal(int(out.Fd())) && a.getenv("NO_COLOR") == ""
-		if err := writeQR(a.stdout, resp.LoginToken.Reveal(), colour); err != nil {
+		dark := !colour && isFile && terminalIsDark(out) // only matters without colour
+		if err := writeQR(a.stdout, resp.LoginToken.Reveal(), colour, dark); err != nil {
 			return err
 		}
 	}

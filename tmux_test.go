@@ -275,3 +275,81 @@ func TestTmuxLoginTokenWaitsOutRateLimit(t *testing.T) {
 		t.Fatalf("the password was asked for %d times:\n%s", n, screen)
 	}
 }
+
+// qrRows returns the rows of the first QR drawing on a screen: the lines
+// from the first run of at least 20 full blocks, cut to that run's columns.
+func qrRows(screen string) []string {
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		r := []rune(l)
+		start := strings.Index(l, strings.Repeat("█", 20))
+		if start < 0 {
+			continue
+		}
+		col := len([]rune(l[:start]))
+		end := col
+		for end < len(r) && r[end] == '█' {
+			end++
+		}
+		var rows []string
+		for _, m := range lines[i:] {
+			mr := []rune(m)
+			if len(mr) < end || strings.Trim(string(mr[col:end]), "▀▄█ ") != "" || strings.TrimSpace(string(mr[col:end])) == "" {
+				break
+			}
+			rows = append(rows, string(mr[col:end]))
+		}
+		return rows
+	}
+	return nil
+}
+
+// TestTmuxQRSameInAppAndCLI: without colour, login-token --qr draws the code
+// with the same polarity and quiet zone as the full-screen app in the same
+// terminal, so a code that scans in one scans in the other.
+func TestTmuxQRSameInAppAndCLI(t *testing.T) {
+	needTmux(t)
+	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	c.login(srv, alice, pw)
+
+	app := startTUI(t, c, "qr-app")
+	app.wait("the accounts", regexp.MustCompile(`expires in`))
+	app.keys("t")
+	app.wait("the password modal", regexp.MustCompile(`Confirm it's you`))
+	app.literal(pw)
+	app.keys("Enter")
+	screen, _ := app.wait("the login token", regexp.MustCompile(`Login token for`))
+	inApp := qrRows(screen)
+	app.keys("Escape", "q")
+
+	cli := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-qr-cli-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = cli.cmd("kill-server") })
+	var env []string
+	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH")}) {
+		env = append(env, fmt.Sprintf("%q", kv))
+	}
+	cli.must("new-session", "-d", "-s", "e2e", "-x", "100", "-y", "50",
+		fmt.Sprintf("env -i %s %q login-token --qr; echo EXIT=$?; sleep 30", strings.Join(env, " "), binPath))
+	cli.wait("the password prompt", regexp.MustCompile(`Password for @alice`))
+	cli.literal(pw)
+	cli.keys("Enter")
+	screen, _ = cli.wait("the printed code", regexp.MustCompile(`EXIT=0`))
+	inCLI := qrRows(screen)
+
+	if len(inApp) < 10 || len(inCLI) < 10 {
+		t.Fatalf("no QR code found: app %d rows, CLI %d rows\n%s", len(inApp), len(inCLI), screen)
+	}
+	// The tokens differ, so the data modules do; the quiet zone and the
+	// finder pattern in the top-left corner are the same in every code.
+	for y := range 4 {
+		a, b := []rune(inApp[y])[:9], []rune(inCLI[y])[:9]
+		if string(a) != string(b) {
+			t.Fatalf("row %d of the corner: app %q, login-token --qr %q\napp:\n%s\ncli:\n%s", y, string(a), string(b),
+				strings.Join(inApp, "\n"), strings.Join(inCLI, "\n"))
+		}
+	}
+	if len([]rune(inApp[0])) != len([]rune(inCLI[0])) {
+		t.Fatalf("quiet zones differ: app %d cells wide, CLI %d", len([]rune(inApp[0])), len([]rune(inCLI[0])))
+	}
+}

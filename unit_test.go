@@ -67,10 +67,10 @@ func TestExitCodeMapping(t *testing.T) {
 func TestWriteQR(t *testing.T) {
 	const token = "syl_olrIJvhn02JfT7podVyJxkQs9RVZz6ql"
 	var plain, colour strings.Builder
-	if err := writeQR(&plain, token, false); err != nil {
+	if err := writeQR(&plain, token, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeQR(&colour, token, true); err != nil {
+	if err := writeQR(&colour, token, true, true); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(plain.String(), "\x1b") || !strings.Contains(colour.String(), "\x1b[") {

@@ -24,13 +24,20 @@ func renderQR(text string, style lipgloss.Style, inkLight bool) (string, int, er
 	return out, n, nil
 }
 
+// qrInkLight is the one rule, shared by the full-screen app and
+// login-token --qr, for which modules are drawn: with colour the code is
+// painted black on white; without, ink is the terminal's foreground, so on a
+// dark background the light modules (quiet zone included) are the ones drawn.
+func qrInkLight(noColor, darkBG bool) bool { return noColor && darkBG }
+
 // RenderQR draws text as a QR code in half blocks for printing outside the
 // full-screen app (mxauth login-token --qr), one line per row with a
-// trailing newline. With colour the code is black on white, as true colour
-// (pass it through a colorprofile writer to fit the terminal); without, dark
-// modules are the printed ones, right for paper and light themes.
-func RenderQR(text string, noColor bool) (string, error) {
-	out, _, err := renderQR(text, NewStyles(noColor).QR, false)
+// trailing newline, with the same polarity and quiet zone as the app. With
+// colour the code is black on white, as true colour (pass it through a
+// colorprofile writer to fit the terminal); without, darkBG says whether the
+// terminal's background is dark (false for paper and files).
+func RenderQR(text string, noColor, darkBG bool) (string, error) {
+	out, _, err := renderQR(text, NewStyles(noColor).QR, qrInkLight(noColor, darkBG))
 	if err != nil {
 		return "", err
 	}

@@ -284,7 +284,7 @@ func (m *model) tokenShownView(w, h int) string {
 	var qrText string
 	qrW, qrH := 0, 0
 	if t.qr != nil {
-		qrText, qrW = renderCode(t.qr, s.QR, s.NoColor && m.darkBG)
+		qrText, qrW = renderCode(t.qr, s.QR, qrInkLight(s.NoColor, m.darkBG))
 		qrH = lipgloss.Height(qrText)
 	}
 	showQR := t.qr != nil && qrH <= h && qrW+2+28 <= w
