@@ -20,11 +20,13 @@ const demoUsage = `Usage:
 
 Runs the full-screen app against a homeserver embedded in mxauth, on a loopback
 port, with ready-made users alice and bob (their passwords are shown on screen).
-Access tokens last 30 seconds, so refreshes can be watched. Nothing is saved:
-secrets stay in memory and vanish at exit.
+alice is signed in when the app opens, and refreshed once right away; bob is
+left for you to add with a. Access tokens last 30 seconds, so refreshes can be
+watched. Nothing is saved: secrets stay in memory and vanish at exit.
 
-With --accounts N the homeserver also gets N users (user001, user002, ...) and
-all of them are signed in before the app opens, to show a busy screen:
+With --accounts N the homeserver also gets N users (user001, user002, ...),
+sharing one password shown on screen, and all of them are signed in before the
+app opens, to show a busy screen:
   mxauth demo --accounts 100
 
 With --serve ADDR only the homeserver runs, on a loopback address only (e.g.
@@ -100,15 +102,18 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	info := &ui.DemoInfo{Homeserver: srv.URL()}
 	for _, name := range []string{"alice", "bob"} {
 		pw := demoPassword()
-		info.Users = append(info.Users, ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw})
+		info.Users = append(info.Users, ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
 	}
-	// The extra users stay out of the banner: they are signed in already.
+	// The extra users share one password, so the banner can show it.
 	crowd := make([]ui.DemoUser, *extra)
 	width := len(strconv.Itoa(*extra))
+	crowdPassword := demoPassword()
 	for i := range crowd {
-		pw := demoPassword()
 		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
-		crowd[i] = ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw}
+		crowd[i] = ui.DemoUser{UserID: srv.AddUser(name, crowdPassword), Password: crowdPassword, SignedIn: true}
+	}
+	if len(crowd) > 0 {
+		info.Crowd = &ui.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowdPassword}
 	}
 
 	if *serve != "" {
@@ -129,6 +134,18 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	}
 	defer st.Close()
 	svc := newService(st, serviceOptions{Demo: info})
+	alice := info.Users[0]
+	if err := signInAll(ctx, svc, srv.URL(), []ui.DemoUser{alice}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("demo: %w", err)
+	}
+	// One refresh now, so the first screen shows a refresh as well as a
+	// countdown instead of waiting most of a token's lifetime for one.
+	if err := svc.Refresh(ctx, alice.UserID); err != nil {
+		return fmt.Errorf("demo: refreshing %s: %w", alice.UserID, err)
+	}
 	if len(crowd) > 0 {
 		start := time.Now()
 		a.infof("mxauth: signing in %d demo accounts…", len(crowd))

@@ -90,40 +90,66 @@ func saveAsset(t *testing.T, name, screen string) {
 	}
 }
 
-// TestTmuxDemo runs `mxauth demo` in tmux: adds alice through the form, mints a
-// login token through the password modal (wrong password first), and signs a
-// second device in with the token read off the screen.
+// TestTmuxDemo runs `mxauth demo` in tmux: alice is signed in at once, with a
+// countdown and a refresh on the first screen; bob is added through the form;
+// a login token is minted through the password modal (wrong password first)
+// and signs a second device in, read off the screen.
 func TestTmuxDemo(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
-			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")
-		}
-		t.Skip("tmux not installed (set MXAUTH_E2E_TMUX=1 to require it)")
+	needTmux(t)
+	driveDemo(t, false)
+	if os.Getenv("MXAUTH_UPDATE_ASSETS") == "1" {
+		// The PNGs are the same screens in colour.
+		t.Run("colour", func(t *testing.T) { driveDemo(t, true) })
 	}
-	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-e2e-%d", os.Getpid())}
+}
+
+// driveDemo runs the demo once. Without colour it saves the text captures,
+// with colour the PNG renderings (both only with MXAUTH_UPDATE_ASSETS=1).
+func driveDemo(t *testing.T, colour bool) {
+	name := "e2e"
+	if colour {
+		name = "colour"
+	}
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-%s-%d", name, os.Getpid())}
 	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	save := func(asset, screen string) {
+		if colour {
+			saveScreenshot(t, m, asset)
+		} else {
+			saveAsset(t, asset, screen)
+		}
+	}
 	// The demo needs no keyring and no config: give it an empty home to prove it.
 	home := t.TempDir()
-	launch := fmt.Sprintf("env -i PATH=%q HOME=%q TERM=xterm-256color NO_COLOR=1 %q demo", os.Getenv("PATH"), home, binPath)
+	look := "NO_COLOR=1"
+	if colour {
+		look = "COLORTERM=truecolor"
+	}
+	launch := fmt.Sprintf("env -i PATH=%q HOME=%q TERM=xterm-256color %s %q demo", os.Getenv("PATH"), home, look, binPath)
 	m.must("new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", launch)
 
-	screen, _ := m.wait("the empty home screen", regexp.MustCompile(`No accounts yet`))
-	saveAsset(t, "home-empty", screen)
+	// The first screen: alice signed in, her countdown running, a refresh done.
+	screen, _ := m.wait("alice signed in and refreshed", regexp.MustCompile(`(?s)@alice:\S+.*expires in \d+s.*refreshed @alice`))
+	save("home", screen)
 	// The banner may wrap; read it with the line breaks folded into spaces.
 	flat := strings.Join(strings.Fields(screen), " ")
 	hs := regexp.MustCompile(`homeserver (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(flat)
-	cred := regexp.MustCompile(`(@alice:\S+) / ([a-z0-9]+)`).FindStringSubmatch(flat)
-	if hs == nil || cred == nil || !strings.Contains(flat, "nothing is saved") {
-		t.Fatalf("demo banner lacks the homeserver, alice's password or the nothing-saved note:\n%s", screen)
+	aliceCred := regexp.MustCompile(`signed in: (@alice:\S+) / ([a-z0-9]+)`).FindStringSubmatch(flat)
+	bobCred := regexp.MustCompile(`press a to add (@bob:\S+) / ([a-z0-9]+)`).FindStringSubmatch(flat)
+	if hs == nil || aliceCred == nil || bobCred == nil || !strings.Contains(flat, "nothing is saved") {
+		t.Fatalf("demo banner lacks the homeserver, alice's or bob's password or the nothing-saved note:\n%s", screen)
 	}
-	baseURL, alice, password := hs[1], cred[1], strings.TrimSuffix(cred[2], ",")
+	if strings.Contains(screen, "@bob") && strings.Count(flat, "@bob") != 1 {
+		t.Fatalf("bob is left to add, so he is only in the banner:\n%s", screen)
+	}
+	baseURL, bob, password := hs[1], bobCred[1], bobCred[2]
 
 	m.keys("a")
-	screen, _ = m.wait("the add-account form", regexp.MustCompile(`Add a Matrix account`))
+	m.wait("the add-account form", regexp.MustCompile(`Add a Matrix account`))
 	m.literal(baseURL)
 	m.keys("Tab")
 	m.wait("the homeserver check", regexp.MustCompile(`homeserver found`))
-	m.literal("alice")
+	m.literal("bob")
 	m.keys("Tab")
 	before := strings.Count(strings.Join(strings.Fields(m.capture()), ""), password)
 	m.literal(password)
@@ -132,28 +158,27 @@ func TestTmuxDemo(t *testing.T) {
 	if after := strings.Count(strings.Join(strings.Fields(screen), ""), password); after != before {
 		t.Fatalf("the password is echoed in the form:\n%s", screen)
 	}
-	saveAsset(t, "add-account", screen)
+	save("add-account", screen)
 	m.keys("Enter")
-	screen, sub := m.wait("alice listed with a countdown", regexp.MustCompile(`(?s)`+regexp.QuoteMeta(alice)+`.*device (\w+).*expires in (\d+)s`))
+	_, sub := m.wait("bob listed with a countdown", regexp.MustCompile(`(?s)`+regexp.QuoteMeta(bob)+`\s+device (\w+).*expires in (\d+)s`))
 	firstDevice := sub[1]
-	saveAsset(t, "home", screen)
 
-	m.keys("Enter")
-	screen, _ = m.wait("the details screen", regexp.MustCompile(`(?s)Account details.*Devices \(1\)`))
-	saveAsset(t, "details", screen)
+	m.keys("Enter") // the new account is the selected one
+	screen, _ = m.wait("the details screen", regexp.MustCompile(`(?s)Account details.*`+regexp.QuoteMeta(bob)+`.*Devices \(1\)`))
+	save("details", screen)
 	m.keys("Escape")
 	m.wait("home again", regexp.MustCompile(`mxauth · Accounts`))
 
 	m.keys("t")
-	screen, _ = m.wait("the password modal", regexp.MustCompile(`Confirm it's you`))
+	m.wait("the password modal", regexp.MustCompile(`Confirm it's you`))
 	m.literal("not-the-password")
 	m.keys("Enter")
 	screen, _ = m.wait("the wrong-password note", regexp.MustCompile(`Wrong password`))
-	saveAsset(t, "modal", screen)
+	save("modal", screen)
 	m.literal(password)
 	m.keys("Enter")
 	screen, sub = m.wait("the login token", regexp.MustCompile(`(?s)Login token for.*│ (\S{20,}) │.*expires in (?:(\d+)m )?(\d+)s`))
-	saveAsset(t, "token", screen)
+	save("token", screen)
 	token := sub[1]
 	if sub[2] == "" && sub[3] == "0" {
 		t.Fatalf("the countdown has already run out:\n%s", screen)
@@ -181,7 +206,7 @@ func TestTmuxDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if who.UserID != alice || who.DeviceID == "" || who.DeviceID == firstDevice {
+	if who.UserID != bob || who.DeviceID == "" || who.DeviceID == firstDevice {
 		t.Fatalf("second device: %+v, first device %s", who, firstDevice)
 	}
 
@@ -194,6 +219,37 @@ func TestTmuxDemo(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("mxauth demo did not quit on q:\n%s", m.capture())
+}
+
+// screenshots are the screens README.md and docs/usage.md show as PNGs.
+var screenshots = map[string]bool{"home": true, "modal": true, "token": true}
+
+// saveScreenshot renders the pane, colours included, to assets/NAME.png with
+// Charm's freeze, when MXAUTH_UPDATE_ASSETS=1 and NAME is one of the screenshots.
+func saveScreenshot(t *testing.T, m *tmuxTerm, name string) {
+	t.Helper()
+	if os.Getenv("MXAUTH_UPDATE_ASSETS") != "1" || !screenshots[name] {
+		return
+	}
+	freeze, err := exec.LookPath("freeze")
+	if err != nil {
+		t.Fatal("MXAUTH_UPDATE_ASSETS=1 renders the PNGs with freeze: go install github.com/charmbracelet/freeze@v0.2.2")
+	}
+	ansi := filepath.Join(t.TempDir(), name+".ansi")
+	screen := m.must("capture-pane", "-e", "-p", "-t", "e2e")
+	// freeze ignores "default colours" (SGR 39 and 49), so the text after the
+	// black-on-white QR code would stay black on white: name its window's
+	// own colours instead. A closing reset and newline keep it from dropping
+	// the last line.
+	screen = strings.NewReplacer("\x1b[39m", "\x1b[38;2;208;208;208m", "\x1b[49m", "\x1b[48;2;23;23;23m").Replace(screen) + "\x1b[0m\n"
+	if err := os.WriteFile(ansi, []byte(screen), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(freeze, "--language", "ansi", "--window", "--font.size", "7",
+		"-o", filepath.Join("assets", name+".png"), ansi).CombinedOutput()
+	if err != nil {
+		t.Fatalf("freeze: %v: %s", err, out)
+	}
 }
 
 // TestTmuxKeyringUnavailable: the full-screen app on a machine whose keyring
@@ -352,4 +408,44 @@ func TestTmuxQRSameInAppAndCLI(t *testing.T) {
 	if len([]rune(inApp[0])) != len([]rune(inCLI[0])) {
 		t.Fatalf("quiet zones differ: app %d cells wide, CLI %d", len([]rune(inApp[0])), len([]rune(inCLI[0])))
 	}
+}
+
+// TestTmuxDemoManyAccounts: with --accounts N the banner says the extra users'
+// password, the list is in user-ID order, and End, PgUp and / find accounts.
+func TestTmuxDemoManyAccounts(t *testing.T) {
+	needTmux(t)
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-many-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	launch := fmt.Sprintf("env -i PATH=%q HOME=%q TERM=xterm-256color NO_COLOR=1 %q demo --accounts 40", os.Getenv("PATH"), t.TempDir(), binPath)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", launch)
+	screen, _ := m.wait("the list", regexp.MustCompile(`(?s)@alice:\S+.*@user00\d`))
+	flat := strings.Join(strings.Fields(screen), " ")
+	if !regexp.MustCompile(`@user001:\S+ … @user040:\S+ \(40, signed in\) share password [a-z0-9]+`).MatchString(flat) {
+		t.Fatalf("the banner should say the extra users' password:\n%s", screen)
+	}
+	rows := regexp.MustCompile(`@(alice|bob|user\d+):`).FindAllStringSubmatch(screen, -1)
+	var names []string
+	for _, r := range rows {
+		names = append(names, r[1])
+	}
+	// The banner names alice, bob and two users first; the list follows.
+	list := names[4:]
+	if len(list) < 4 || list[0] != "alice" || list[1] != "user001" || list[2] != "user002" || list[3] != "user003" {
+		t.Fatalf("accounts not in user-ID order: %v\n%s", list, screen)
+	}
+	m.keys("End")
+	m.wait("the last account", regexp.MustCompile(`▸ @user040:.*(?s).*41/41`))
+	m.keys("PPage")
+	m.wait("a page up", regexp.MustCompile(`▸ @user0[23]\d:`))
+	m.keys("Home")
+	m.wait("the first account", regexp.MustCompile(`▸ @alice:`))
+	m.keys("/")
+	m.literal("user03")
+	screen, _ = m.wait("the filtered list", regexp.MustCompile(`10 of 41`))
+	if strings.Contains(screen, "@user029:") || !strings.Contains(screen, "@user030:") {
+		t.Fatalf("the filter should show user030…user039 only:\n%s", screen)
+	}
+	m.keys("Escape")
+	m.wait("the whole list again", regexp.MustCompile(`1/41`))
+	m.keys("q")
 }

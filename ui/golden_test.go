@@ -44,7 +44,7 @@ var goldenScreens = []goldenScreen{
 	{name: "demo", setup: func(f *fakeBackend) {
 		withAccounts(f)
 		f.store = "memory (demo: nothing is saved)"
-		f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []DemoUser{{"@alice:localhost", "alice"}, {"@bob:localhost", "bob"}}}
+		f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []DemoUser{{UserID: "@alice:localhost", Password: "alice", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob"}}}
 	}, wait: []string{"Demo: nothing"}},
 	{name: "add_account", drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "a")

@@ -40,6 +40,12 @@ type confirmDialog struct {
 
 func (m *model) homeKey(k tea.KeyPressMsg) tea.Cmd {
 	km := m.keys
+	if m.filtering {
+		return m.filterKey(k)
+	}
+	if m.pageKey(k) {
+		return nil
+	}
 	switch {
 	case key.Matches(k, km.Quit):
 		return tea.Quit
@@ -50,11 +56,17 @@ func (m *model) homeKey(k tea.KeyPressMsg) tea.Cmd {
 			m.cursor--
 		}
 	case key.Matches(k, km.Down):
-		if m.cursor < len(m.accounts)-1 {
+		if m.cursor < len(m.shown())-1 {
 			m.cursor++
 		}
 	case key.Matches(k, km.Add):
 		return m.openLogin(nil)
+	case key.Matches(k, km.Filter) && len(m.accounts) > 0:
+		m.filtering = true
+		return m.filter.Focus()
+	case key.Matches(k, km.Back) && m.filter.Value() != "":
+		m.clearFilter()
+		return nil
 	}
 	a, ok := m.selected()
 	if !ok {
@@ -160,24 +172,32 @@ func (m *model) confirmView() string {
 func (m *model) homeView(w, h int) string {
 	s := m.styles
 	if len(m.accounts) == 0 {
+		m.pageRows = 0
 		msg := s.Header.Render("No accounts yet.") + "\n\n" +
 			"Press " + s.Selected.Render("a") + " to add your first Matrix account.\n" +
 			s.Muted.Render("mxauth keeps its tokens fresh and can mint login tokens\nto sign in new devices.")
 		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, msg)
 	}
 	now := m.now()
+	var rows []string
+	accounts := m.shown()
+	if m.filtering || m.filter.Value() != "" {
+		line := " " + m.filter.View() + s.Muted.Render("  "+itoa(len(accounts))+" of "+itoa(len(m.accounts)))
+		rows = append(rows, truncate(line, w))
+		h--
+	}
 	const rowH = 3
 	visible := max(1, h/rowH)
-	if len(m.accounts) > visible {
+	if len(accounts) > visible {
 		visible = max(1, (h-1)/rowH) // keep a line for the position indicator
 	}
+	m.pageRows = visible
 	start := 0
 	if m.cursor >= visible {
 		start = m.cursor - visible + 1
 	}
-	var rows []string
-	for i := start; i < len(m.accounts) && i < start+visible; i++ {
-		a := m.accounts[i]
+	for i := start; i < len(accounts) && i < start+visible; i++ {
+		a := accounts[i]
 		marker := "  "
 		if i == m.cursor {
 			marker = s.Selected.Render("▸ ")
@@ -196,8 +216,8 @@ func (m *model) homeView(w, h int) string {
 			truncate("     "+info, w),
 			"     "+st.Render(fitWords(state, w-5)))
 	}
-	if len(m.accounts) > visible {
-		rows = append(rows, s.Muted.Render("     "+strconv.Itoa(m.cursor+1)+"/"+strconv.Itoa(len(m.accounts))))
+	if len(accounts) > visible {
+		rows = append(rows, s.Muted.Render("     "+strconv.Itoa(m.cursor+1)+"/"+strconv.Itoa(len(accounts))+" · pgup/pgdn home/end move by page · / filters"))
 	}
 	return strings.Join(rows, "\n")
 }

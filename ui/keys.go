@@ -14,6 +14,7 @@ const (
 	helpModal
 	helpFallback
 	helpConfirm
+	helpFilter
 )
 
 // KeyMap is every key binding, with the help text bubbles/help shows. It
@@ -43,11 +44,18 @@ type KeyMap struct {
 	ModalSubmit   key.Binding
 	DetailsUpDown key.Binding // help-only: device selection
 	Move          key.Binding // help-only: up and down in one entry
+	PageUp        key.Binding
+	PageDown      key.Binding
+	First, Last   key.Binding
+	Filter        key.Binding
+	FilterDone    key.Binding
+	FilterClear   key.Binding
 
 	mode helpMode
 	// What the screen in front allows, so the bar lists only keys that work.
 	needsSignIn bool       // the selected account needs to sign in again
 	tokenPhase  tokenPhase // on the token screen
+	longList    bool       // the accounts do not fit on one screen
 }
 
 // DefaultKeyMap returns mxauth's key bindings.
@@ -83,6 +91,13 @@ func DefaultKeyMap() KeyMap {
 		ModalSubmit:   b([]string{"enter"}, "enter", "confirm"),
 		DetailsUpDown: b([]string{"up", "down", "j", "k"}, "↑/↓", "select device"),
 		Move:          b([]string{"up", "down", "j", "k"}, "↑↓/jk", "move"),
+		PageUp:        b([]string{"pgup"}, "pgup", "page up"),
+		PageDown:      b([]string{"pgdown"}, "pgdn", "page down"),
+		First:         b([]string{"home"}, "home", "first"),
+		Last:          b([]string{"end"}, "end", "last"),
+		Filter:        b([]string{"/"}, "/", "filter"),
+		FilterDone:    b([]string{"enter"}, "enter", "keep filter"),
+		FilterClear:   b([]string{"esc"}, "esc", "clear filter"),
 	}
 }
 
@@ -106,6 +121,16 @@ func (k KeyMap) ShortHelp() []key.Binding {
 		return []key.Binding{k.Continue, k.CopyURL, k.Cancel}
 	case helpConfirm:
 		return []key.Binding{k.Yes, k.No}
+	case helpFilter:
+		return []key.Binding{k.FilterDone, k.FilterClear, k.ForceQuit}
+	}
+	if k.longList {
+		// A long list: finding an account comes before the rest.
+		// (The list's last line names the paging keys.)
+		if k.needsSignIn {
+			return []key.Binding{k.Details, k.SignIn, k.Filter, k.Add, k.SignOut, k.Help, k.Quit}
+		}
+		return []key.Binding{k.Details, k.Refresh, k.Token, k.Filter, k.Add, k.SignOut, k.Help, k.Quit}
 	}
 	// Most useful first: when space runs out the entry before help goes.
 	if k.needsSignIn {
@@ -143,13 +168,13 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 			return [][]key.Binding{keys, {k.Back, k.Help, k.ForceQuit}}
 		}
 		return [][]key.Binding{{k.Back, k.Help, k.ForceQuit}}
-	case helpModal, helpFallback, helpConfirm:
+	case helpModal, helpFallback, helpConfirm, helpFilter:
 		return [][]key.Binding{k.ShortHelp()}
 	}
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Details},
+		{k.Up, k.Down, k.Details, k.Filter},
+		{k.PageUp, k.PageDown, k.First, k.Last},
 		{k.Add, k.SignIn, k.Token},
-		{k.Refresh, k.SignOut},
-		{k.Help, k.Quit},
+		{k.Refresh, k.SignOut, k.Help, k.Quit},
 	}
 }

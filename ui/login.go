@@ -334,11 +334,10 @@ func (m *model) loginDone(msg loginDoneMsg) tea.Cmd {
 		return nil
 	}
 	m.reloadAccounts()
-	for i, a := range m.accounts {
-		if a.UserID == msg.acct.UserID {
-			m.cursor = i
-		}
+	if !matchesFilter(msg.acct, strings.ToLower(strings.TrimSpace(m.filter.Value()))) {
+		m.clearFilter() // the new account must be in view
 	}
+	m.selectUser(msg.acct.UserID)
 	m.keyringRecovered = true
 	m.setStatus("signed in as "+clean(msg.acct.UserID)+" on device "+clean(msg.acct.DeviceID), true)
 	m.screen = screenHome

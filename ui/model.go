@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/progress"
 	"charm.land/bubbles/v2/spinner"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
@@ -66,13 +67,18 @@ type model struct {
 	fatal         error
 
 	screen   screen
-	accounts []AccountView
-	cursor   int
-	status   string // last background event or action result
+	accounts []AccountView // every account, in user-ID order
+	cursor   int           // in shown(): the accounts the filter lets through
+	status   string        // last background event or action result
 	statusOK bool
 	showHelp bool
 	confirm  *confirmDialog
 	modal    *uiaModal
+
+	// filter narrows a long list (/); filtering while it is being typed.
+	filter    textinput.Model
+	filtering bool
+	pageRows  int // accounts one screen holds, from the last layout: PgUp/PgDn move that far
 
 	login   loginForm
 	details detailsScreen
@@ -125,6 +131,8 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 	}
 	m.events = b.Events()
 	m.accounts = b.Accounts()
+	sortAccounts(m.accounts)
+	m.filter = newFilterInput(st)
 	m.login = newLoginForm(st, opt.Hostname)
 	m.setNotes(opt.Notes)
 	return m
@@ -229,10 +237,13 @@ func (m *model) setStatus(s string, ok bool) {
 }
 
 func (m *model) reloadAccounts() {
+	sel, ok := m.selected()
 	m.accounts = m.b.Accounts()
-	if m.cursor >= len(m.accounts) {
-		m.cursor = max(0, len(m.accounts)-1)
+	sortAccounts(m.accounts)
+	if ok {
+		m.selectUser(sel.UserID) // the cursor stays on its account when others come or go
 	}
+	m.clampCursor()
 	now := m.now()
 	for _, a := range m.accounts {
 		exp := a.Status.ExpiresAt
@@ -274,10 +285,11 @@ func (m *model) account(userID string) (AccountView, bool) {
 }
 
 func (m *model) selected() (AccountView, bool) {
-	if m.cursor < 0 || m.cursor >= len(m.accounts) {
+	shown := m.shown()
+	if m.cursor < 0 || m.cursor >= len(shown) {
 		return AccountView{}, false
 	}
-	return m.accounts[m.cursor], true
+	return shown[m.cursor], true
 }
 
 func (m *model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }
@@ -582,6 +594,7 @@ func (m *model) helpView(w int) string {
 	case screenHome:
 		a, ok := m.selected()
 		km.needsSignIn = ok && canSignInAgain(a.Status.State)
+		km.longList = len(m.shown()) > m.pageRows || m.filter.Value() != ""
 	case screenDetails:
 		a, ok := m.account(m.details.userID)
 		km.needsSignIn = ok && canSignInAgain(a.Status.State)
@@ -622,6 +635,9 @@ func (m *model) helpMode() helpMode {
 	case screenToken:
 		return helpToken
 	}
+	if m.filtering {
+		return helpFilter
+	}
 	if len(m.accounts) == 0 {
 		return helpHomeEmpty
 	}
@@ -629,13 +645,25 @@ func (m *model) helpMode() helpMode {
 }
 
 func (m *model) demoBanner(d *DemoInfo) string {
-	var users []string
+	var in, add []string
 	for _, u := range d.Users {
-		users = append(users, matrix.Sanitize(u.UserID)+" / "+matrix.Sanitize(u.Password))
+		cred := matrix.Sanitize(u.UserID) + " / " + matrix.Sanitize(u.Password)
+		if u.SignedIn {
+			in = append(in, cred)
+		} else {
+			add = append(add, cred)
+		}
 	}
 	text := "Demo: nothing is saved · homeserver " + matrix.Sanitize(d.Homeserver)
-	if len(users) > 0 {
-		text += " · sign in as " + strings.Join(users, ", ")
+	if len(in) > 0 {
+		text += " · signed in: " + strings.Join(in, ", ")
+	}
+	if c := d.Crowd; c != nil {
+		text += fmt.Sprintf(" · %s … %s (%d, signed in) share password %s",
+			matrix.Sanitize(c.First), matrix.Sanitize(c.Last), c.Count, matrix.Sanitize(c.Password))
+	}
+	if len(add) > 0 {
+		text += " · press a to add " + strings.Join(add, ", ")
 	}
 	return m.styles.Banner.Width(m.width).Render(text)
 }

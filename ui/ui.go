@@ -47,10 +47,21 @@ type LoginTokenCheck struct {
 type DemoInfo struct {
 	Homeserver string
 	Users      []DemoUser
+	Crowd      *DemoCrowd // the --accounts users, nil without them
 }
 
 // DemoUser is one ready-made demo account.
-type DemoUser struct{ UserID, Password string }
+type DemoUser struct {
+	UserID, Password string
+	SignedIn         bool // signed in before the app opened
+}
+
+// DemoCrowd is the many extra demo users, all signed in, sharing a password.
+type DemoCrowd struct {
+	First, Last string
+	Count       int
+	Password    string
+}
 
 // Backend is everything the interface needs from the rest of mxauth. All
 // methods taking a context may do I/O and are only called from commands.

@@ -808,7 +808,7 @@ func TestQRFitsAt80x24(t *testing.T) {
 		for _, noColor := range []bool{false, true} {
 			f := newFake()
 			f.accounts = sampleAccounts()
-			f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []DemoUser{{"@alice:localhost", "alice-pw"}, {"@bob:localhost", "bob-pw"}}}
+			f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []DemoUser{{UserID: "@alice:localhost", Password: "alice-pw", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob-pw"}}}
 			uiaMint(f, func() (*matrix.GetLoginTokenResponse, error) { return tokenResp(tok, 120000), nil })
 			clk := &fakeClock{t: t0}
 			m := newModel(t.Context(), f, RunOptions{Now: clk.Now, NoColor: noColor})
