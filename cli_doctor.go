@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +29,7 @@ type doctor struct {
 	a        *app
 	problems int
 	code     int
+	deadline time.Duration // for the keyring (MXAUTH_KEYRING_TIMEOUT)
 }
 
 func (d *doctor) ok(format string, args ...any) {
@@ -51,11 +53,15 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("doctor: unexpected argument %q", pos[0])
 	}
-	d := &doctor{a: a}
+	deadline, err := a.waitBound(keyringTimeoutEnv)
+	if err != nil {
+		return err
+	}
+	d := &doctor{a: a, deadline: cmp.Or(deadline, keystore.DefaultDeadline)}
 	backend := keystore.NewKeyringBackend()
 	keyringOK := d.checkKeyring(backend)
 
-	st, err := keystore.Open(keystore.Options{Backend: backend, Dir: a.configDir()})
+	st, err := keystore.Open(keystore.Options{Backend: backend, Dir: a.configDir(), Deadline: d.deadline})
 	if err != nil {
 		d.fail(exitError, "account list: %s", errorMessage(err))
 		return d.result()
@@ -112,8 +118,8 @@ func (d *doctor) checkKeyring(b keystore.Backend) bool {
 			d.fail(exitKeyring, "keyring (%s): unavailable or locked: %s; unlock it or start a Secret Service (e.g. gnome-keyring)", name, matrix.Sanitize(err.Error()))
 			return false
 		}
-	case <-time.After(keystore.DefaultDeadline):
-		d.fail(exitKeyring, "keyring (%s): no answer within %s; it is probably locked and waiting for an unlock prompt", name, keystore.DefaultDeadline)
+	case <-time.After(d.deadline):
+		d.fail(exitKeyring, "keyring (%s): no answer within %s; it is probably locked and waiting for an unlock prompt", name, d.deadline)
 		return false
 	}
 	d.ok("keyring: %s, reachable and unlocked (probe item written, read and deleted)", name)

@@ -141,6 +141,16 @@ func TestFaultHungKeyringList(t *testing.T) {
 	if took > 2*keystore.DefaultDeadline+5*time.Second {
 		t.Fatalf("list waited %s for a hung keyring; the promise is one deadline (%s) per command", took, keystore.DefaultDeadline)
 	}
+
+	// The same bound, shortened, holds for doctor's keyring check.
+	c.extra = keyringtest.Merge(k.Env, []string{"MXAUTH_KEYRING_TIMEOUT=1s"})
+	start = time.Now()
+	r = c.expect(exitKeyring, "", "doctor")
+	t.Logf("figure: doctor with a hung keyring and MXAUTH_KEYRING_TIMEOUT=1s took %.1f s", time.Since(start).Seconds())
+	if !strings.Contains(r.stdout+r.stderr, "no answer within 1s") {
+		t.Fatalf("doctor should say the keyring did not answer within 1s: %s", r)
+	}
+	c.extra = k.Env
 	resume()
 	c.ok("", "list")
 }

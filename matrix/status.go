@@ -66,10 +66,14 @@ const (
 	KeyringLocked                          // locked and not unlocked
 	KeyringUnavailable                     // no keyring to talk to
 	KeyringNoAnswer                        // did not answer in time (often an unlock prompt)
+	KeyringLockBusy                        // not the keyring: another process kept the account's lock
 )
 
 // KeyringIssueOf reads the issue from a store error that names one.
 func KeyringIssueOf(err error) KeyringIssue {
+	if errors.Is(err, ErrLockBusy) {
+		return KeyringLockBusy
+	}
 	var k interface{ KeyringIssue() KeyringIssue }
 	if errors.As(err, &k) {
 		return k.KeyringIssue()

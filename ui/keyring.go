@@ -33,6 +33,8 @@ func keyringWord(k matrix.KeyringIssue) string {
 		return "keyring unavailable"
 	case matrix.KeyringNoAnswer:
 		return "keyring not answering"
+	case matrix.KeyringLockBusy:
+		return "account lock busy"
 	}
 	return "keyring error"
 }
@@ -50,6 +52,8 @@ func (m *model) keyringAdvice(k matrix.KeyringIssue) string {
 		return "Keyring unavailable: start gnome-keyring-daemon (or KeePassXC's Secret Service), " + retry + ". Nothing can be read or saved until then."
 	case matrix.KeyringNoAnswer:
 		return "Keyring not answering: unlock it if your desktop asks, " + retry + "."
+	case matrix.KeyringLockBusy:
+		return "Another mxauth process holds an account's lock: if one is stopped (Ctrl+Z), resume or end it, then press r."
 	}
 	return "Keyring error: press r to try again; the account's details say more."
 }

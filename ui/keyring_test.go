@@ -92,3 +92,17 @@ func TestLongMessagesEndOnWholeWords(t *testing.T) {
 		t.Errorf("clean cut a word: %q", got)
 	}
 }
+
+// TestLockBusyIsNotAKeyringError: a refresh that gave up on another process's
+// lock says so, instead of blaming the keyring.
+func TestLockBusyIsNotAKeyringError(t *testing.T) {
+	f := newFake()
+	f.accounts = sampleAccounts()
+	busy := &matrix.SessionError{State: matrix.StateStoreProblem, Err: matrix.ErrLockBusy}
+	f.accounts[0].Status = matrix.Status{State: matrix.StateStoreProblem, Keyring: matrix.KeyringIssueOf(busy),
+		Problem: "another mxauth process holds the lock of " + f.accounts[0].UserID + " (waited 30s for x.lock)"}
+	m, _ := testModel(t, f)
+	view := stripANSI(content(m))
+	mustContain(t, view, "account lock busy", "Another mxauth process holds an account's lock")
+	mustNotContain(t, view, "Keyring error", "keyring error")
+}
