@@ -65,6 +65,14 @@ var goldenScreens = []goldenScreen{
 	{name: "help", setup: withAccounts, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "?")
 	}, wait: []string{"sign in again"}},
+	{name: "keyring_locked", setup: func(f *fakeBackend) { f.accounts = lockedAccounts() }, wait: []string{"Keyring locked: unlock it"}},
+	{name: "keyring_locked_details", setup: func(f *fakeBackend) { f.accounts = lockedAccounts() }, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
+		send(tm, "enter")
+	}, wait: []string{"Refresh token", "unknown"}},
+	{name: "long_list_filter", setup: func(f *fakeBackend) { f.accounts = shuffledAccounts(40) }, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
+		send(tm, "/")
+		tm.Type("user01")
+	}, wait: []string{"10 of 40"}},
 }
 
 func withAccounts(f *fakeBackend) { f.accounts = sampleAccounts() }

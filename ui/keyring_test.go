@@ -39,6 +39,10 @@ func TestKeyringLockedBannerAndUnknownExpiry(t *testing.T) {
 		t.Errorf("cut mid-word (%q):\n%s", l, view)
 	}
 
+	// The help bar offers r, not keys that need the tokens.
+	mustContain(t, helpBar(m), "r refresh")
+	mustNotContain(t, helpBar(m), "t token")
+
 	// r reads the keyring again for every account it failed for.
 	press(m, "r")
 	if len(f.refreshed) != 2 || f.refreshed[0] == f.refreshed[1] {
@@ -52,6 +56,8 @@ func TestKeyringLockedBannerAndUnknownExpiry(t *testing.T) {
 		t.Errorf("details should say the expiry and refresh token are unknown:\n%s", view)
 	}
 	mustNotContain(t, view, "never", "Refresh token no")
+	mustContain(t, helpBar(m), "r refresh", "esc back")
+	mustNotContain(t, helpBar(m), "v reveal", "t token")
 	if l := cutWord.FindString(view); l != "" {
 		t.Errorf("cut mid-word (%q):\n%s", l, view)
 	}

@@ -56,6 +56,7 @@ type KeyMap struct {
 	needsSignIn bool       // the selected account needs to sign in again
 	tokenPhase  tokenPhase // on the token screen
 	longList    bool       // the accounts do not fit on one screen
+	noTokens    bool       // the keyring cannot give the selected account's tokens: r retries
 }
 
 // DefaultKeyMap returns mxauth's key bindings.
@@ -109,8 +110,11 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	case helpLogin:
 		return []key.Binding{k.Next, k.Submit, k.Back, k.ForceQuit}
 	case helpDetails:
-		if k.needsSignIn {
+		switch {
+		case k.needsSignIn:
 			return []key.Binding{k.SignIn, k.DeleteDevice, k.Back, k.Help}
+		case k.noTokens:
+			return []key.Binding{k.Refresh, k.Back, k.Help}
 		}
 		return []key.Binding{k.Reveal, k.Refresh, k.Token, k.DeleteDevice, k.Back, k.Help}
 	case helpToken:
@@ -127,14 +131,20 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	if k.longList {
 		// A long list: finding an account comes before the rest.
 		// (The list's last line names the paging keys.)
-		if k.needsSignIn {
+		switch {
+		case k.needsSignIn:
 			return []key.Binding{k.Details, k.SignIn, k.Filter, k.Add, k.SignOut, k.Help, k.Quit}
+		case k.noTokens:
+			return []key.Binding{k.Details, k.Refresh, k.Filter, k.Add, k.SignOut, k.Help, k.Quit}
 		}
 		return []key.Binding{k.Details, k.Refresh, k.Token, k.Filter, k.Add, k.SignOut, k.Help, k.Quit}
 	}
 	// Most useful first: when space runs out the entry before help goes.
-	if k.needsSignIn {
+	switch {
+	case k.needsSignIn:
 		return []key.Binding{k.Details, k.SignIn, k.Add, k.SignOut, k.Move, k.Help, k.Quit}
+	case k.noTokens:
+		return []key.Binding{k.Details, k.Refresh, k.Add, k.SignOut, k.Move, k.Help, k.Quit}
 	}
 	return []key.Binding{k.Details, k.Refresh, k.Token, k.Add, k.SignOut, k.Move, k.Help, k.Quit}
 }

@@ -594,10 +594,12 @@ func (m *model) helpView(w int) string {
 	case screenHome:
 		a, ok := m.selected()
 		km.needsSignIn = ok && canSignInAgain(a.Status.State)
+		km.noTokens = ok && a.Status.TokensUnknown
 		km.longList = len(m.shown()) > m.pageRows || m.filter.Value() != ""
 	case screenDetails:
 		a, ok := m.account(m.details.userID)
 		km.needsSignIn = ok && canSignInAgain(a.Status.State)
+		km.noTokens = ok && a.Status.TokensUnknown
 	}
 	h := m.help
 	if m.showHelp {
