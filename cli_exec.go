@@ -12,7 +12,8 @@ const execUsage = `Usage:
 Runs COMMAND with MATRIX_HOMESERVER, MATRIX_USER_ID and MATRIX_ACCESS_TOKEN set
 to the account's homeserver, user ID and a freshly valid access token, and exits
 with COMMAND's exit code (128+N when signal N ended it). SIGINT, SIGTERM, SIGHUP
-and SIGQUIT sent to mxauth are passed on to COMMAND, and mxauth waits for it.`
+and SIGQUIT sent to mxauth are passed on to COMMAND, and mxauth waits for it;
+Ctrl+C at a terminal reaches COMMAND directly, once.`
 
 func runExec(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("exec", execUsage)
