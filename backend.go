@@ -132,13 +132,18 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 		// The server no longer accepts the stored tokens: hand none out, and
 		// leave the item (and the device) for the next sign-in.
 		s.setMissing(a.UserID, &matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: signInAgainProblem(a)})
-		return nil, signInErrorf("%s needs to sign in again: mxauth login --user %s", a.UserID, a.UserID)
+		return nil, needsSignInErrorf("%s: the server no longer accepts the stored tokens; %s", a.UserID, signInAgainProblem(a))
 	}
 	c, err := s.accountClient(a)
 	if err == nil {
 		var sess *matrix.Session
 		sess, err = s.mgr.Add(ctx, key, c)
 		if err == nil {
+			if a.SignedOut {
+				// Another run learned that the server signed this device out
+				// but could not delete its tokens: they are dead.
+				sess.MarkSignedOut()
+			}
 			s.setMissing(a.UserID, nil)
 			return sess, nil
 		}
@@ -301,9 +306,11 @@ func (s *Service) syncWithIndex(ctx context.Context) {
 		old, running := held[a.UserID]
 		delete(held, a.UserID)
 		if running && old == key {
+			// Reload when this process and the index disagree on whether the
+			// session ended: signed in again elsewhere, or ended elsewhere.
 			sess, ok := s.mgr.Session(key)
 			ended := ok && (sess.Status().State == matrix.StateNeedsSignIn || sess.Status().State == matrix.StateSignedOut)
-			if !ended || a.NeedsSignIn || a.SignedOut {
+			if ended == (a.NeedsSignIn || a.SignedOut) {
 				continue
 			}
 		}
@@ -318,8 +325,10 @@ func (s *Service) syncWithIndex(ctx context.Context) {
 	}
 }
 
-// recordState keeps the index's sign-in flags in line with what the engine
-// found, so the next start shows the right state before any network call.
+// recordState records in the index that the server ended a session, so that
+// every later run treats its stored tokens as dead (see load) and shows the
+// right state before any network call. Only a new sign-in, which rewrites the
+// entry, clears the flags: no other state proves the session alive again.
 func (s *Service) recordState(st matrix.Status) {
 	a, ok := s.store.Account(st.Account.UserID)
 	if !ok || a.DeviceID != st.Account.DeviceID {
@@ -327,11 +336,14 @@ func (s *Service) recordState(st matrix.Status) {
 	}
 	signedOut := st.State == matrix.StateSignedOut
 	needs := st.State == matrix.StateNeedsSignIn
+	if !signedOut && !needs {
+		return // only an ending is recorded
+	}
 	if a.SignedOut == signedOut && a.NeedsSignIn == needs {
 		return
 	}
 	a.SignedOut, a.NeedsSignIn = signedOut, needs
-	_ = s.store.PutAccount(a) // best effort: the flags are a hint, the keyring is the truth
+	_ = s.store.PutAccount(a) // best effort: the session itself already refuses its tokens
 }
 
 // Resolve turns a homeserver URL, server name or MXID into a checked base URL.
@@ -761,17 +773,25 @@ func (s *Service) Refresh(ctx context.Context, userID string) error {
 	return err
 }
 
-// AccessToken returns a token valid for a useful while, refreshing first if needed.
+// AccessToken returns a token to hand out (print, or give to a command), valid
+// for a useful while: refreshed first if needed, and never one that a pair
+// another process stored meanwhile superseded, nor one of a session the server
+// ended.
 func (s *Service) AccessToken(ctx context.Context, userID string) (matrix.Secret, error) {
 	sess, _, err := s.session(ctx, userID)
 	if err != nil {
 		return "", err
 	}
-	tok, err := sess.AccessToken(ctx)
+	tok, err := sess.HandOutToken(ctx)
 	if err != nil {
-		s.recordState(sess.Status())
-		if st := sess.Status().State; st == matrix.StateNeedsSignIn || st == matrix.StateSignedOut {
-			return "", needsSignInErrorf("%s needs to sign in again: mxauth login --user %s", sess.Status().Account.UserID, sess.Status().Account.UserID)
+		st := sess.Status()
+		s.recordState(st)
+		if st.State == matrix.StateNeedsSignIn || st.State == matrix.StateSignedOut {
+			reason := "needs to sign in again"
+			if st.Problem != "" {
+				reason = matrix.Sanitize(st.Problem)
+			}
+			return "", needsSignInErrorf("%s: %s; run mxauth login --user %s", st.Account.UserID, reason, st.Account.UserID)
 		}
 	}
 	return tok, err

@@ -156,6 +156,7 @@ func usable(t TokenSet, now time.Time) bool {
 func wallClock(t TokenSet) TokenSet {
 	t.IssuedAt = t.IssuedAt.Round(0)
 	t.ExpiresAt = t.ExpiresAt.Round(0)
+	t.RefreshedAt = t.RefreshedAt.Round(0)
 	return t
 }
 
@@ -404,6 +405,78 @@ func (s *Session) AccessToken(ctx context.Context) (Secret, error) {
 			return "", err
 		}
 	}
+}
+
+// HandOutToken is AccessToken for a token that leaves the process (printed, or
+// given to a child process). It reads the stored pair once more first: a pair
+// that another process's refresh stored meanwhile is handed out instead of the
+// one this process holds, which that refresh superseded. A stored pair that is
+// gone means the session was signed out elsewhere.
+func (s *Session) HandOutToken(ctx context.Context) (Secret, error) {
+	tok, err := s.AccessToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	newer, err := s.adoptStored(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !newer {
+		return tok, nil
+	}
+	return s.AccessToken(ctx)
+}
+
+// adoptStored takes the stored pair when another process stored a newer one.
+func (s *Session) adoptStored(ctx context.Context) (bool, error) {
+	stored, err := s.m.store.LoadTokens(ctx, s.acct)
+	switch {
+	case errors.Is(err, ErrNoStoredTokens):
+		return false, s.end(ctx, false, false, "this session was signed out elsewhere; sign in again", nil)
+	case err != nil:
+		// The keyring answered moments ago; what it said then still stands.
+		return false, nil
+	}
+	stored = wallClock(stored)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removed || stored.AccessToken == s.tokens.AccessToken || stored.IssuedAt.Before(s.tokens.IssuedAt) {
+		return false, nil
+	}
+	s.tokens = stored
+	if !stored.RefreshedAt.IsZero() {
+		s.lastRefresh = stored.RefreshedAt
+	}
+	if s.flight == nil && s.state != StateLocked {
+		s.stateFromTokensLocked(s.m.now())
+	}
+	s.m.scheduleLocked(s)
+	return true, nil
+}
+
+// MarkSignedOut puts a freshly loaded session into the state recorded when the
+// server signed its device out, so that stored tokens left behind (their
+// deletion failed), dead on the server, are not handed out. Only a new sign-in,
+// which replaces the session, brings the account back. A session already ended
+// on its own (an expired token and nothing to refresh it with) keeps its reason.
+func (s *Session) MarkSignedOut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == StateNeedsSignIn || s.state == StateSignedOut {
+		return
+	}
+	s.retryAt, s.pollAt, s.failures = time.Time{}, time.Time{}, 0
+	s.problem = s.endReason(false)
+	s.state = StateSignedOut
+	s.m.scheduleLocked(s)
+}
+
+// endReason says what the user holds after the server ended the session.
+func (s *Session) endReason(soft bool) string {
+	if soft {
+		return "the server ended this session; sign in again (device " + s.acct.DeviceID + " is kept)"
+	}
+	return "the server signed this device out; sign in again"
 }
 
 // Do runs call with a valid access token. If the server rejects the token with 401
@@ -658,16 +731,20 @@ func (s *Session) runRefresh(mode refreshMode, rejected Secret, callErr error, l
 		done = !cur.Expires() || cur.RefreshToken.IsZero() || now.Before(plannedRefresh(cur))
 	case modeRejected:
 		done = cur.AccessToken != rejected
+	case modeForce:
+		// Right after a refresh (another process's, or ours), redeeming again
+		// would end the token handed out just before it: take that one.
+		done = s.m.refreshedRecently(cur, now)
 	}
 	if !done && cur.RefreshToken.IsZero() {
 		// Rejected and nothing to refresh with: the call's error decides (spec's
 		// soft-logout decision tree).
 		s.mu.Unlock()
 		if mode == modeRejected && IsSoftLogout(callErr) {
-			return s.end(ctx, true, false, "the server ended this session; sign in again (device "+s.acct.DeviceID+" is kept)", callErr)
+			return s.end(ctx, true, false, s.endReason(true), callErr)
 		}
 		if mode == modeRejected {
-			return s.end(ctx, false, true, "the server signed this device out; sign in again", callErr)
+			return s.end(ctx, false, true, s.endReason(false), callErr)
 		}
 		s.mu.Lock()
 		done = true
@@ -697,7 +774,7 @@ func (s *Session) runRefresh(mode refreshMode, rejected Secret, callErr error, l
 	// Rebase the deadline onto the manager's clock, which every comparison uses.
 	now = s.m.now()
 	life := next.Lifetime()
-	next.IssuedAt = now
+	next.IssuedAt, next.RefreshedAt = now, now
 	if next.Expires() {
 		next.ExpiresAt = now.Add(life)
 	}
@@ -745,9 +822,9 @@ func (s *Session) refreshFailed(ctx context.Context, err error) error {
 		return serr
 	case IsUnknownToken(err), IsForbidden(err), IsUserDeactivated(err):
 		if IsSoftLogout(err) {
-			return s.end(ctx, true, false, "the server ended this session; sign in again (device "+s.acct.DeviceID+" is kept)", err)
+			return s.end(ctx, true, false, s.endReason(true), err)
 		}
-		return s.end(ctx, false, true, "the server signed this device out; sign in again", err)
+		return s.end(ctx, false, true, s.endReason(false), err)
 	}
 	// Transient or unexpected: keep the session and retry later.
 	now := s.m.now()
@@ -939,4 +1016,14 @@ func (s *Session) nextWakeLocked() time.Time {
 		return t.ExpiresAt
 	}
 	return plannedRefresh(t)
+}
+
+// refreshedRecently reports whether t came from a refresh less than the adopt
+// window ago and still has a good while to run, so a forced refresh takes it.
+func (m *Manager) refreshedRecently(t TokenSet, now time.Time) bool {
+	if m.recent <= 0 || t.RefreshedAt.IsZero() {
+		return false
+	}
+	age := now.Sub(t.RefreshedAt)
+	return age > -m.recent && age < m.recent && usable(t, now) && now.Before(plannedRefresh(t))
 }

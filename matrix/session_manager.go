@@ -16,6 +16,13 @@ type ManagerOptions struct {
 	Workers int
 	// Tick is the coarse wake-up that catches wall-clock jumps and suspend (default 1 s).
 	Tick time.Duration
+	// AdoptRecent: a forced refresh (RefreshNow) finding, under the account's
+	// lock, a pair that a refresh stored less than this long ago takes that pair
+	// instead of redeeming again (default 5 s, the use margin; negative: never).
+	// Redeeming again so soon would end the access token other processes were
+	// handed just before that refresh (Synapse ends a token at the second
+	// redemption after it was issued).
+	AdoptRecent time.Duration
 }
 
 // Manager owns all sessions and the one scheduler that refreshes them.
@@ -25,6 +32,7 @@ type Manager struct {
 	events  chan Event
 	workers int
 	tick    time.Duration
+	recent  time.Duration // AdoptRecent; <= 0: never adopt on a forced refresh
 
 	mu       sync.Mutex
 	sessions map[AccountKey]*Session
@@ -62,6 +70,12 @@ func NewManager(store TokenStore, opt ManagerOptions) *Manager {
 	}
 	if m.tick <= 0 {
 		m.tick = time.Second
+	}
+	switch m.recent = opt.AdoptRecent; {
+	case m.recent == 0:
+		m.recent = maxUseMargin
+	case m.recent < 0:
+		m.recent = 0
 	}
 	buf := opt.EventBuffer
 	if buf <= 0 {

@@ -111,7 +111,9 @@ func TestTwoProcesses(t *testing.T) {
 	acct := matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	dir := t.TempDir()
 	store := openSharedStore(t, dir)
-	m := matrix.NewManager(store, matrix.ManagerOptions{})
+	// Every forced refresh redeems (no adopting a recent one), so that both
+	// processes really rotate under the lock, one after the other.
+	m := matrix.NewManager(store, matrix.ManagerOptions{AdoptRecent: -1})
 	s, err := m.AddWithTokens(ctx, acct, client, resp.Tokens())
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +168,7 @@ func twoProcChild(t *testing.T, spec string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := matrix.NewManager(openSharedStore(t, parts[0]), matrix.ManagerOptions{})
+	m := matrix.NewManager(openSharedStore(t, parts[0]), matrix.ManagerOptions{AdoptRecent: -1})
 	s, err := m.Add(context.Background(), matrix.AccountKey{UserID: parts[2], DeviceID: parts[3]}, client)
 	if err != nil {
 		t.Fatal(err)

@@ -545,3 +545,108 @@ func TestBusyLockWithUsableToken(t *testing.T) {
 		t.Fatalf("refreshed without the lock")
 	}
 }
+
+// TestForcedRefreshAdoptsRecent: a forced refresh right after another process's
+// refresh takes that one's pair instead of redeeming again, which would end the
+// access token handed out just before (Synapse ends it at the second redemption
+// after it was issued). Outside the window, or with it switched off, it redeems.
+func TestForcedRefreshAdoptsRecent(t *testing.T) {
+	clock := &fakeClock{}
+	e := newEnv(t, envOptions{
+		server:  matrixtest.Options{AccessTokenLifetime: 10 * time.Minute},
+		manager: matrix.ManagerOptions{Now: clock.Now},
+	})
+	ctx := context.Background()
+	other := matrix.NewManager(e.store, matrix.ManagerOptions{Now: clock.Now})
+	s2, err := other.Add(ctx, e.acct, e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RefreshNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	handedOut := e.s.Tokens().AccessToken
+	if err := s2.RefreshNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.RefreshCount(); n != 1 {
+		t.Fatalf("%d refreshes reached the server, want 1", n)
+	}
+	if s2.Tokens().AccessToken != handedOut {
+		t.Fatal("the second process did not take the first one's tokens")
+	}
+	if err := e.s.RefreshNow(ctx); err != nil || e.srv.RefreshCount() != 1 {
+		t.Fatalf("refresh again at once: %v, %d refreshes", err, e.srv.RefreshCount())
+	}
+
+	clock.Advance(6 * time.Second)
+	if err := s2.RefreshNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.RefreshCount(); n != 2 {
+		t.Fatalf("%d refreshes reached the server after the window, want 2", n)
+	}
+	if err := e.s.Do(ctx, whoami(e.client)); err != nil {
+		t.Fatalf("the token handed out before: %v", err)
+	}
+
+	never := matrix.NewManager(e.store, matrix.ManagerOptions{Now: clock.Now, AdoptRecent: -1})
+	s3, err := never.Add(ctx, e.acct, e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.RefreshNow(ctx); err != nil || e.srv.RefreshCount() != 3 {
+		t.Fatalf("refresh with adoption off: %v, %d refreshes", err, e.srv.RefreshCount())
+	}
+	e.checkServer()
+}
+
+// TestHandOutTokenSeesNewerPair: a token leaving the process is the pair stored
+// now, not the one this process loaded before another process refreshed; and a
+// session signed out elsewhere hands out nothing.
+func TestHandOutTokenSeesNewerPair(t *testing.T) {
+	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	ctx := context.Background()
+	other := matrix.NewManager(e.store, matrix.ManagerOptions{})
+	s2, err := other.Add(ctx, e.acct, e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.RefreshNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.s.HandOutToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != s2.Tokens().AccessToken {
+		t.Fatal("handed out the pair another process's refresh superseded")
+	}
+	if got := e.s.Status().LastRefresh; got.IsZero() {
+		t.Fatal("the adopted pair's refresh time is not shown")
+	}
+
+	if err := e.store.DeleteTokens(ctx, e.acct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.HandOutToken(ctx); !errors.Is(err, matrix.ErrSignedOut) {
+		t.Fatalf("hand-out after a sign-out elsewhere: %v", err)
+	}
+}
+
+// TestMarkSignedOut: a session whose device another run found signed out hands
+// out none of the tokens left in the store, and a refresh does not try them.
+func TestMarkSignedOut(t *testing.T) {
+	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e.s.MarkSignedOut()
+	ctx := context.Background()
+	if _, err := e.s.HandOutToken(ctx); !errors.Is(err, matrix.ErrSignedOut) {
+		t.Fatalf("hand-out: %v", err)
+	}
+	if err := e.s.RefreshNow(ctx); !errors.Is(err, matrix.ErrSignedOut) || e.srv.RefreshCount() != 0 {
+		t.Fatalf("refresh: %v, %d refreshes", err, e.srv.RefreshCount())
+	}
+	if st := e.s.Status(); st.State != matrix.StateSignedOut || st.Problem == "" {
+		t.Fatalf("status %+v", st)
+	}
+}

@@ -19,6 +19,10 @@ type TokenSet struct {
 	RefreshToken Secret    `json:"refresh_token,omitempty"`
 	IssuedAt     time.Time `json:"issued_at"`            // when the server's reply arrived
 	ExpiresAt    time.Time `json:"expires_at,omitempty"` // zero: the access token never expires
+	// RefreshedAt is when a /refresh produced this pair (zero after a login,
+	// and in items written before it was kept). A forced refresh soon after it
+	// takes this pair instead of redeeming again; see ManagerOptions.AdoptRecent.
+	RefreshedAt time.Time `json:"refreshed_at,omitempty"`
 }
 
 // Expires reports whether the access token has a deadline.
