@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -90,8 +91,23 @@ func (s *Service) client(baseURL string, allowHTTP bool) (*matrix.Client, error)
 	return c, nil
 }
 
+// accountClient is the client for a stored account. The stored homeserver
+// passes the same rules as one given on the command line: https, or plain
+// http to loopback, or plain http elsewhere only if the user allowed it when
+// signing in.
 func (s *Service) accountClient(a keystore.Account) (*matrix.Client, error) {
-	return s.client(a.Homeserver, strings.HasPrefix(a.Homeserver, "http://"))
+	c, err := s.client(a.Homeserver, a.InsecureHTTP)
+	if errors.Is(err, matrix.ErrInsecureURL) {
+		return nil, fmt.Errorf("%s: the stored homeserver %s is plain http:// to another machine, which was not allowed at sign-in, so no token is sent there; if it is really meant, sign in again with mxauth login --user %s --homeserver %s --insecure-http",
+			shown(a.UserID), shown(a.Homeserver), shown(a.UserID), shown(a.Homeserver))
+	}
+	return c, err
+}
+
+// plainRemote reports a plain http:// base URL to a host other than this machine.
+func plainRemote(baseURL string) bool {
+	u, err := url.Parse(baseURL)
+	return err == nil && u.Scheme == "http" && !matrix.IsLoopbackHost(u.Hostname())
 }
 
 // account finds an account by user ID, or the default one for "".
@@ -107,7 +123,7 @@ func (s *Service) account(userID string) (keystore.Account, error) {
 	}
 	a, ok := s.store.Account(userID)
 	if !ok {
-		return keystore.Account{}, signInErrorf("no account %s: see mxauth list", userID)
+		return keystore.Account{}, signInErrorf("no account %s: see mxauth list", shown(userID))
 	}
 	return a, nil
 }
@@ -158,7 +174,7 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 		if a.SignedOut {
 			st.State, st.Problem = matrix.StateSignedOut, "signed out by the server: sign in again"
 		}
-		err = needsSignInErrorf("%s needs to sign in again: mxauth login --user %s", a.UserID, a.UserID)
+		err = needsSignInErrorf("%s needs to sign in again: mxauth login --user %s", shown(a.UserID), shown(a.UserID))
 	default:
 		st.Problem = err.Error()
 	}
@@ -500,7 +516,8 @@ func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.Log
 	}
 	crashPoint(crashAfterLoginSave)
 	now := time.Now().UTC()
-	acct := keystore.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, Homeserver: c.BaseURL(), AddedAt: now, LastUsedAt: now}
+	acct := keystore.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, Homeserver: c.BaseURL(), AddedAt: now, LastUsedAt: now,
+		InsecureHTTP: s.insecure && plainRemote(c.BaseURL())}
 	if hadPrev {
 		acct.AddedAt, acct.DisplayName = prev.AddedAt, prev.DisplayName
 	}
@@ -676,7 +693,7 @@ func (s *Service) checkLoginIdentity(requested, baseURL string, resp *matrix.Log
 	// A login token names its user itself; without a requested user, a reply
 	// naming an account held for another homeserver must not take it over.
 	if prev, ok := s.store.Account(resp.UserID); ok && requested == "" && prev.Homeserver != baseURL {
-		return fmt.Errorf("%s is already signed in through %s; sign it out first to use %s", resp.UserID, prev.Homeserver, baseURL)
+		return fmt.Errorf("%s is already signed in through %s; sign it out first to use %s", resp.UserID, shown(prev.Homeserver), baseURL)
 	}
 	return nil
 }
@@ -791,7 +808,8 @@ func (s *Service) AccessToken(ctx context.Context, userID string) (matrix.Secret
 			if st.Problem != "" {
 				reason = matrix.Sanitize(st.Problem)
 			}
-			return "", needsSignInErrorf("%s: %s; run mxauth login --user %s", st.Account.UserID, reason, st.Account.UserID)
+			who := shown(st.Account.UserID)
+			return "", needsSignInErrorf("%s: %s; run mxauth login --user %s", who, reason, who)
 		}
 	}
 	return tok, err

@@ -28,6 +28,10 @@ type deviceJSON struct {
 	Current     bool       `json:"current"`
 }
 
+// maxNameRunes bounds a device's name (and IP) in the table, so that one long
+// name cannot pad every row; --json has the full (sanitised) text.
+const maxNameRunes = 48
+
 func runDevices(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("devices", devicesUsage)
 	account := fs.String("account", "", "user ID of the account (default: the default account)")
@@ -40,7 +44,7 @@ func runDevices(ctx context.Context, a *app, args []string) error {
 	deleting := len(pos) > 0 && pos[0] == "delete"
 	switch {
 	case len(pos) > 0 && !deleting:
-		return usageErrorf("devices: unknown subcommand %q (only delete)", pos[0])
+		return usageErrorf("devices: unknown subcommand %q (only delete)", shown(pos[0]))
 	case deleting && len(pos) == 1:
 		return usageErrorf("devices delete: give the IDs of the devices to delete")
 	}
@@ -104,7 +108,7 @@ func runDevices(ctx context.Context, a *app, args []string) error {
 		if d.LastSeen != nil {
 			seen = d.LastSeen.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, d.DeviceID, d.DisplayName, seen, d.LastSeenIP)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, shown(d.DeviceID), matrix.SanitizeLimit(d.DisplayName, maxNameRunes), seen, matrix.SanitizeLimit(d.LastSeenIP, maxNameRunes))
 	}
 	return tw.Flush()
 }

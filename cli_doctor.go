@@ -33,11 +33,11 @@ type doctor struct {
 }
 
 func (d *doctor) ok(format string, args ...any) {
-	fmt.Fprintf(d.a.stdout, "ok    "+format+"\n", args...)
+	fmt.Fprintln(d.a.stdout, "ok    "+shownLine(fmt.Sprintf(format, args...)))
 }
 
 func (d *doctor) fail(code int, format string, args ...any) {
-	fmt.Fprintln(d.a.stdout, "FAIL  "+oneLine(fmt.Sprintf(format, args...)))
+	fmt.Fprintln(d.a.stdout, "FAIL  "+shownLine(fmt.Sprintf(format, args...)))
 	d.problems++
 	if d.code == 0 || d.code == exitError {
 		d.code = code
@@ -51,7 +51,7 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("doctor: unexpected argument %q", pos[0])
+		return usageErrorf("doctor: unexpected argument %q", shown(pos[0]))
 	}
 	deadline, err := a.waitBound(keyringTimeoutEnv)
 	if err != nil {
@@ -62,7 +62,14 @@ func runDoctor(ctx context.Context, a *app, args []string) error {
 	keyringOK := d.checkKeyring(backend)
 
 	st, err := keystore.Open(keystore.Options{Backend: backend, Dir: a.configDir(), Deadline: d.deadline})
-	if err != nil {
+	var unsafe *keystore.UnsafeIndexError
+	switch {
+	case errors.As(err, &unsafe):
+		for _, f := range unsafe.Findings {
+			d.fail(exitError, "%s: other users could have changed where your tokens are sent, so mxauth will not use it; check the homeservers in it, then: %s", f, f.Fix)
+		}
+		return d.result()
+	case err != nil:
 		d.fail(exitError, "account list: %s", errorMessage(err))
 		return d.result()
 	}
@@ -164,20 +171,20 @@ func (d *doctor) checkDir(st *keystore.Store) {
 }
 
 func (d *doctor) checkAccount(ctx context.Context, svc *Service, acct keystore.Account) {
-	who := acct.UserID
+	who := shown(acct.UserID)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := svc.accountClient(acct)
 	if err != nil {
-		d.fail(exitError, "%s: homeserver %s: %s", who, acct.Homeserver, errorMessage(err))
+		d.fail(exitError, "%s: homeserver %s: %s", who, shown(acct.Homeserver), errorMessage(err))
 		return
 	}
 	v, err := c.Versions(ctx)
 	if err != nil {
-		d.fail(exitError, "%s: homeserver %s does not answer: %s", who, acct.Homeserver, errorMessage(err))
+		d.fail(exitError, "%s: homeserver %s does not answer: %s", who, shown(acct.Homeserver), errorMessage(err))
 		return
 	}
-	d.ok("%s: homeserver %s answers, spec versions %s", who, acct.Homeserver, versionRange(v.Versions))
+	d.ok("%s: homeserver %s answers, spec versions %s", who, shown(acct.Homeserver), versionRange(v.Versions))
 
 	sess, err := svc.load(ctx, acct)
 	if err != nil {

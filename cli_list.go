@@ -23,7 +23,7 @@ func runList(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("list: unexpected argument %q", pos[0])
+		return usageErrorf("list: unexpected argument %q", shown(pos[0]))
 	}
 	svc, err := a.openService(openOptions{})
 	if err != nil {
@@ -62,7 +62,7 @@ func runList(ctx context.Context, a *app, args []string) error {
 		if v.IsDefault {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, v.UserID, v.DeviceID, v.Homeserver, v.Status.State, expiryText(v.Status, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, shown(v.UserID), shown(v.DeviceID), shown(v.Homeserver), v.Status.State, expiryText(v.Status, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -42,7 +42,7 @@ func runLogin(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("login: unexpected argument %q", pos[0])
+		return usageErrorf("login: unexpected argument %q", shown(pos[0]))
 	}
 	// A login token names its user itself; the user ID then only serves to
 	// find the homeserver.
@@ -77,7 +77,7 @@ func runLogin(ctx context.Context, a *app, args []string) error {
 			return insecureHint(err, *homeserver, *insecure)
 		}
 	} else {
-		pw, err := secret.read("Password for " + *user + ": ")
+		pw, err := secret.read("Password for " + shown(*user) + ": ")
 		if err != nil {
 			return err
 		}

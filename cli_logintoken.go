@@ -41,7 +41,7 @@ func runLoginToken(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("login-token: unexpected argument %q", pos[0])
+		return usageErrorf("login-token: unexpected argument %q", shown(pos[0]))
 	}
 	pw := a.secretReader(*pwStdin, "--password-stdin")
 	if err := pw.check(); err != nil {
@@ -67,8 +67,8 @@ func runLoginToken(ctx context.Context, a *app, args []string) error {
 			LoginToken:  resp.LoginToken.Reveal(),
 			ExpiresInMS: resp.ExpiresInMS,
 			ExpiresAt:   exp.UTC().Format(time.RFC3339),
-			Homeserver:  acct.Homeserver,
-			UserID:      acct.UserID,
+			Homeserver:  shown(acct.Homeserver),
+			UserID:      shown(acct.UserID),
 		})
 	}
 	fmt.Fprintln(a.stdout, resp.LoginToken.Reveal())

@@ -29,7 +29,7 @@ func runLogout(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("logout: unexpected argument %q", pos[0])
+		return usageErrorf("logout: unexpected argument %q", shown(pos[0]))
 	}
 	if *all && *account != "" {
 		return usageErrorf("logout: use either --account or --all")

@@ -20,7 +20,7 @@ func runRefresh(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("refresh: unexpected argument %q", pos[0])
+		return usageErrorf("refresh: unexpected argument %q", shown(pos[0]))
 	}
 	svc, err := a.openService(openOptions{})
 	if err != nil {
@@ -35,7 +35,7 @@ func runRefresh(ctx context.Context, a *app, args []string) error {
 	case !tok.Expires() && tok.RefreshToken.IsZero():
 		a.infof("%s: %s; nothing to refresh.", acct.UserID, nonExpiringNote)
 	case tok.RefreshToken.IsZero():
-		return unsupportedErrorf("%s: this server gave no refresh token; sign in again before the token expires", acct.UserID)
+		return unsupportedErrorf("%s: this server gave no refresh token; sign in again before the token expires", shown(acct.UserID))
 	default:
 		if err := svc.Refresh(ctx, acct.UserID); err != nil {
 			return err

@@ -19,7 +19,7 @@ func runToken(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("token: unexpected argument %q", pos[0])
+		return usageErrorf("token: unexpected argument %q", shown(pos[0]))
 	}
 	svc, err := a.openService(openOptions{})
 	if err != nil {

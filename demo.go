@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("demo: unexpected argument %q", pos[0])
+		return usageErrorf("demo: unexpected argument %q", shown(pos[0]))
 	}
 	if *extra < 0 || *extra > maxDemoAccounts {
 		return usageErrorf("demo: --accounts must be between 0 and %d", maxDemoAccounts)

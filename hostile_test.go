@@ -11,7 +11,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -912,4 +914,204 @@ func TestHostileServiceText(t *testing.T) {
 	h.set("POST /_matrix/client/v3/login", evil)
 	_, err = svc.Login(ctx, ui.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"})
 	checkErr("Login", err)
+}
+
+// TestHostileAccountList: accounts.json decides where each account's tokens
+// are sent. One that other users can change is refused with the command that
+// fixes it, a plain-http homeserver put into it gets no token unless the user
+// allowed that at sign-in, and whatever it holds is shown without escapes.
+func TestHostileAccountList(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	index := filepath.Join(c.dir, "accounts.json")
+	saved, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func(t *testing.T) {
+		t.Helper()
+		c.extra = nil
+		if err := os.Chmod(c.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(index, saved, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(index, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// proxy sends every request to a non-loopback host through the hostile
+	// server, which so sees whatever mxauth sends there.
+	proxy := []string{"HTTP_PROXY=" + h.URL, "http_proxy=" + h.URL, "NO_PROXY=", "no_proxy="}
+
+	for _, tc := range []struct {
+		name, path string
+		mode       os.FileMode
+		fix        string
+	}{
+		{"index writable by all", index, 0o666, "chmod 600 " + index},
+		{"index writable by its group", index, 0o660, "chmod 600 " + index},
+		{"dir writable by all", c.dir, 0o777, "chmod 700 " + c.dir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			defer restore(t)
+			if err := os.Chmod(tc.path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			h.resetLog()
+			for _, args := range [][]string{{"refresh", "--account", h.userID}, {"token", "--account", e.alice}, {"list"}} {
+				failsCleanly(t, c.run("", args...), "writable by", tc.fix)
+			}
+			r := c.run("", "doctor")
+			clean(t, r)
+			if r.code != exitError || !strings.Contains(r.stdout, "FAIL") || !strings.Contains(r.stdout, "writable by") || !strings.Contains(r.stdout, tc.fix) {
+				t.Errorf("doctor must say what is wrong and how to fix it: %s", r)
+			}
+			if n := h.hits(""); n != 0 {
+				t.Errorf("%d requests sent on the word of an index others can change", n)
+			}
+			now, _ := os.ReadFile(index)
+			fi, err := os.Stat(tc.path)
+			if !bytes.Equal(now, saved) || err != nil || fi.Mode().Perm() != tc.mode {
+				t.Errorf("the refused index was changed (mode %v)", fi.Mode().Perm())
+			}
+			restore(t)
+			e.intact(t)
+		})
+	}
+
+	t.Run("plain http homeserver", func(t *testing.T) {
+		c.t = t
+		defer restore(t)
+		edited := strings.Replace(string(saved), `"homeserver": "`+h.URL+`"`, `"homeserver": "http://mallory.example"`, 1)
+		if edited == string(saved) {
+			t.Fatalf("mallory's homeserver not found in the index:\n%s", saved)
+		}
+		if err := os.WriteFile(index, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.extra = proxy
+		h.resetLog()
+		for _, args := range [][]string{{"refresh", "--account", h.userID}, {"devices", "--account", h.userID}, {"token", "--account", h.userID}} {
+			failsCleanly(t, c.run("", args...), "plain http://", "--insecure-http")
+		}
+		r := c.run("", "doctor")
+		clean(t, r)
+		if r.code == 0 || !strings.Contains(r.stdout, "FAIL") || !strings.Contains(r.stdout, "plain http://") {
+			t.Errorf("doctor must name the plain-http homeserver: %s", r)
+		}
+		if n := h.hits(""); n != 0 {
+			t.Errorf("%d requests went over plain HTTP to a homeserver nobody allowed", n)
+		}
+		restore(t)
+		e.intact(t)
+	})
+
+	t.Run("plain http allowed at sign-in", func(t *testing.T) {
+		c.t = t
+		defer restore(t)
+		c.extra = proxy
+		c.ok("hunter2\n", "login", "--user", h.userID, "--homeserver", "http://mallory.example", "--password-stdin", "--insecure-http")
+		h.resetLog()
+		c.ok("", "refresh", "--account", h.userID)
+		if h.hits("POST /_matrix/client/v3/refresh") != 1 {
+			t.Errorf("the allowed plain-http homeserver got no refresh")
+		}
+		// Put mallory back on the hostile server's own URL.
+		c.extra = nil
+		c.ok("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin")
+		e.malAcc = h.access()
+		saved, _ = os.ReadFile(index)
+		e.intact(t)
+	})
+
+	t.Run("escapes and huge values", func(t *testing.T) {
+		c.t = t
+		defer restore(t)
+		huge := strings.Repeat("x", 100<<10)
+		var x map[string]any
+		if err := json.Unmarshal(saved, &x); err != nil {
+			t.Fatal(err)
+		}
+		x["accounts"] = append(x["accounts"].([]any), map[string]any{
+			"user_id": "@evil\x1b[2J\u009b31m:" + evilText + huge, "device_id": "DEV\x1b]52;c;eA==\x07" + huge,
+			"homeserver": "https://evil" + evilText + ".example/" + huge, "added_at": time.Now(),
+		})
+		data, _ := json.Marshal(x)
+		if err := os.WriteFile(index, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"list"}, {"list", "--json"}, {"doctor"}} {
+			r := c.run("", args...)
+			clean(t, r)
+			if len(r.stdout)+len(r.stderr) > 8<<10 {
+				t.Errorf("%v printed %d bytes for one long entry", args, len(r.stdout)+len(r.stderr))
+			}
+		}
+		restore(t)
+		e.intact(t)
+	})
+
+	t.Run("echoed arguments", func(t *testing.T) {
+		c.t = t
+		huge := "@" + strings.Repeat("y", 100<<10) + ":example.org"
+		for _, args := range [][]string{
+			{"token", "--account", "@x\x1b[2J"},
+			{"token", "--account", "@x" + strings.ReplaceAll(evilText, "\x00", "")}, // an argument cannot hold NUL
+			{"token", "--account", huge},
+			{"devices", "--account", huge},
+			{"list", "\x1b]52;c;eA==\x07" + huge},
+			{"\x1b[2J" + huge},
+		} {
+			r := c.run("", args...)
+			failsCleanly(t, r)
+			if len(r.stderr) > 2<<10 {
+				t.Errorf("%.20q...: %d bytes on stderr", args, len(r.stderr))
+			}
+		}
+	})
+
+	t.Run("devices with a huge name", func(t *testing.T) {
+		c.t = t
+		h.set("GET /_matrix/client/v3/devices", jsonReply(200, map[string]any{"devices": []any{
+			map[string]any{"device_id": hostileDevice, "display_name": strings.Repeat("n", 100<<10) + evilText},
+			map[string]any{"device_id": "OTHERDEV", "display_name": "phone", "last_seen_ip": strings.Repeat("9", 100<<10)},
+		}}))
+		r := c.ok("", "devices", "--account", h.userID)
+		clean(t, r)
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if len(line) > 200 {
+				t.Errorf("a %d-byte row: %.80q...", len(line), line)
+			}
+		}
+		e.intact(t)
+	})
+}
+
+// TestHostileTokenText: a server handing out a token with escape sequences
+// in it is not believed, so `token` and `login-token` never print one.
+func TestHostileTokenText(t *testing.T) {
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	bad := "syt_\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J"
+	t.Run("login", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v3/login", h.loginReply(func(m map[string]any) { m["access_token"] = bad }))
+		failsCleanly(t, c.run("hunter2\n", "login", "--user", h.userID, "--homeserver", h.URL, "--password-stdin"), "malformed")
+		e.intact(t)
+	})
+	t.Run("refresh", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v3/refresh", jsonReply(200, map[string]any{"access_token": bad, "refresh_token": "r", "expires_in_ms": 3600000}))
+		failsCleanly(t, c.run("", "refresh", "--account", h.userID), "malformed")
+		e.intact(t)
+	})
+	t.Run("login token", func(t *testing.T) {
+		c.t = t
+		h.set("POST /_matrix/client/v1/login/get_token", uiaThen(jsonReply(200, map[string]any{"login_token": bad, "expires_in_ms": 120000})))
+		failsCleanly(t, c.run("hunter2\n", "login-token", "--account", h.userID, "--password-stdin"), "malformed")
+		e.intact(t)
+	})
 }

@@ -81,7 +81,7 @@ func (a *app) main(ctx context.Context, args []string) (code int) {
 	if errors.As(err, &ex) {
 		return ex.code
 	}
-	fmt.Fprintln(a.stderr, "mxauth: "+oneLine(errorMessage(err)))
+	fmt.Fprintln(a.stderr, "mxauth: "+shownLine(errorMessage(err)))
 	return exitCode(err)
 }
 
@@ -114,7 +114,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 			return c.run(ctx, a, args[1:])
 		}
 	}
-	return usageErrorf("unknown command %q (see mxauth --help)", args[0])
+	return usageErrorf("unknown command %q (see mxauth --help)", shown(args[0]))
 }
 
 func (a *app) printUsage(w io.Writer) {
@@ -222,7 +222,16 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-// infof writes a human message to stderr.
+// infof writes a human message to stderr. Text arguments (IDs, URLs, error
+// texts) are made safe and bounded; the format's own line breaks stay.
 func (a *app) infof(format string, args ...any) {
+	for i, v := range args {
+		switch v := v.(type) {
+		case string:
+			args[i] = shownLine(v)
+		case error:
+			args[i] = shownLine(v.Error())
+		}
+	}
 	fmt.Fprintf(a.stderr, format+"\n", args...)
 }

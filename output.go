@@ -19,6 +19,14 @@ const maxShownRunes = 255
 // and control characters removed, bounded to maxShownRunes.
 func shown(s string) string { return matrix.SanitizeLimit(s, maxShownRunes) }
 
+// maxLineRunes bounds one line of text mxauth writes (a message, a doctor
+// finding): room for a few shown values and the advice around them.
+const maxLineRunes = 1000
+
+// shownLine makes a whole message safe for the terminal: one line, no escape
+// sequences or control characters, bounded to maxLineRunes.
+func shownLine(s string) string { return matrix.SanitizeLimit(oneLine(s), maxLineRunes) }
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -42,9 +50,9 @@ type accountJSON struct {
 func accountJSONFrom(v ui.AccountView, now time.Time) accountJSON {
 	st := v.Status
 	out := accountJSON{
-		UserID:          v.UserID,
-		DeviceID:        v.DeviceID,
-		Homeserver:      v.Homeserver,
+		UserID:          shown(v.UserID),
+		DeviceID:        shown(v.DeviceID),
+		Homeserver:      shown(v.Homeserver),
 		Default:         v.IsDefault,
 		State:           stateName(st),
 		HasRefreshToken: st.HasRefreshToken,

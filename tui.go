@@ -31,7 +31,7 @@ func runTUI(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q (see mxauth --help)", pos[0])
+		return usageErrorf("unexpected argument %q (see mxauth --help)", shown(pos[0]))
 	}
 	if err := a.needTerminal(); err != nil {
 		return err

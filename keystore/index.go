@@ -23,14 +23,17 @@ const (
 
 // Account is one signed-in session as the index records it. Nothing here is secret.
 type Account struct {
-	UserID      string    `json:"user_id"`
-	DeviceID    string    `json:"device_id"`
-	Homeserver  string    `json:"homeserver"` // client-server API base URL
-	DisplayName string    `json:"display_name,omitempty"`
-	AddedAt     time.Time `json:"added_at"`
-	LastUsedAt  time.Time `json:"last_used_at,omitempty"`
-	SignedOut   bool      `json:"signed_out,omitempty"`    // state the session engine reported
-	NeedsSignIn bool      `json:"needs_sign_in,omitempty"` // state the session engine reported
+	UserID     string `json:"user_id"`
+	DeviceID   string `json:"device_id"`
+	Homeserver string `json:"homeserver"` // client-server API base URL
+	// InsecureHTTP: the user allowed plain http:// to this non-loopback
+	// homeserver when signing in (login --insecure-http).
+	InsecureHTTP bool      `json:"insecure_http,omitempty"`
+	DisplayName  string    `json:"display_name,omitempty"`
+	AddedAt      time.Time `json:"added_at"`
+	LastUsedAt   time.Time `json:"last_used_at,omitempty"`
+	SignedOut    bool      `json:"signed_out,omitempty"`    // state the session engine reported
+	NeedsSignIn  bool      `json:"needs_sign_in,omitempty"` // state the session engine reported
 }
 
 // Key is the account's keyring identity.
@@ -103,6 +106,9 @@ var errNoChange = errors.New("no change")
 // readIndex reads accounts.json; a missing file is an empty index.
 func (s *Store) readIndex() (indexFile, error) {
 	path := s.IndexPath()
+	if err := checkIndexSafety(s.dir, path); err != nil {
+		return indexFile{}, err
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return indexFile{Version: indexVersion}, nil
@@ -137,6 +143,11 @@ func (s *Store) readIndex() (indexFile, error) {
 func (s *Store) update(fn func(*indexFile) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Before ensureDir tightens a directory: one others could write to is
+	// refused, not quietly made private.
+	if err := checkIndexSafety(s.dir, s.IndexPath()); err != nil {
+		return err
+	}
 	if err := s.ensureDir(); err != nil {
 		return err
 	}

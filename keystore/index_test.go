@@ -641,3 +641,78 @@ func waitLocked(t *testing.T, mu *sync.Mutex) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestIndexWritableByOthersRefused: an index that other users can change is
+// neither used nor repaired silently: the error names each path, what is
+// wrong and the command that fixes it, and the files stay as they were.
+func TestIndexWritableByOthersRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX modes")
+	}
+	for _, tc := range []struct {
+		name             string
+		dirMode, idxMode os.FileMode
+		want             []string
+	}{
+		{"world-writable file", 0o700, 0o666, []string{"account list", "writable by every user (mode 0666)", "chmod 600 "}},
+		{"group-writable file", 0o700, 0o620, []string{"writable by its group (mode 0620)", "chmod 600 "}},
+		{"world-writable dir", 0o777, 0o600, []string{"config dir", "writable by every user (mode 0777)", "chmod 700 "}},
+		{"both", 0o777, 0o666, []string{"config dir", "account list", "chmod 700 ", " && chmod 600 "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "mxauth")
+			s := openIndex(t, dir, nil)
+			if err := s.PutAccount(acctFor("@a:example.org", "D1")); err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.ReadFile(s.IndexPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(s.IndexPath(), tc.idxMode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tc.dirMode); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Chmod(dir, 0o700)
+
+			_, err = Open(Options{Backend: NewMemoryBackend(), Dir: dir})
+			var unsafe *UnsafeIndexError
+			if !errors.As(err, &unsafe) || !errors.Is(err, ErrUnsafeIndex) {
+				t.Fatalf("Open: want an unsafe-index error, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			// A store opened before the change stops using the file too.
+			if err := s.Reload(); !errors.Is(err, ErrUnsafeIndex) {
+				t.Errorf("Reload: %v", err)
+			}
+			if err := s.PutAccount(acctFor("@b:example.org", "D2")); !errors.Is(err, ErrUnsafeIndex) {
+				t.Errorf("PutAccount: %v", err)
+			}
+			after, _ := os.ReadFile(s.IndexPath())
+			if !bytes.Equal(before, after) {
+				t.Error("the refused index was rewritten")
+			}
+			checkMode(t, s.IndexPath(), tc.idxMode)
+
+			// The commands in the message make it usable again.
+			for _, f := range unsafe.Findings {
+				mode := os.FileMode(0o600)
+				if f.What == "config dir" {
+					mode = 0o700
+				}
+				if err := os.Chmod(f.Path, mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := Open(Options{Backend: NewMemoryBackend(), Dir: dir}); err != nil {
+				t.Fatalf("after the fix: %v", err)
+			}
+		})
+	}
+}

@@ -217,6 +217,8 @@ func (r *LoginResponse) validate() error {
 		return fmt.Errorf("%w: login reply lacks access_token", ErrMalformedResponse)
 	case r.DeviceID == "":
 		return fmt.Errorf("%w: login reply lacks device_id", ErrMalformedResponse)
+	case !r.AccessToken.printable(), !r.RefreshToken.printable():
+		return fmt.Errorf("%w: login reply has a token with characters a token cannot hold", ErrMalformedResponse)
 	}
 	return nil
 }

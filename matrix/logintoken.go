@@ -65,6 +65,9 @@ func (r *GetLoginTokenResponse) validate() error {
 	if r.LoginToken.IsZero() {
 		return fmt.Errorf("%w: get_token reply lacks login_token", ErrMalformedResponse)
 	}
+	if !r.LoginToken.printable() {
+		return fmt.Errorf("%w: get_token reply has a login_token with characters a token cannot hold", ErrMalformedResponse)
+	}
 	if r.ExpiresInMS < 0 {
 		return fmt.Errorf("%w: get_token reply lacks expires_in_ms", ErrMalformedResponse)
 	}

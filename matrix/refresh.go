@@ -37,6 +37,9 @@ func (r *RefreshResponse) validate() error {
 	if r.AccessToken.IsZero() {
 		return fmt.Errorf("%w: refresh reply lacks access_token", ErrMalformedResponse)
 	}
+	if !r.AccessToken.printable() || !r.RefreshToken.printable() {
+		return fmt.Errorf("%w: refresh reply has a token with characters a token cannot hold", ErrMalformedResponse)
+	}
 	return nil
 }
 

@@ -3,6 +3,8 @@ package matrix
 import (
 	"fmt"
 	"log/slog"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Secret holds a bearer credential (access, refresh or login token) or a password.
@@ -19,6 +21,23 @@ func (s Secret) Reveal() string { return string(s) }
 
 // IsZero reports whether the secret is empty.
 func (s Secret) IsZero() bool { return s == "" }
+
+// printable reports whether a token is valid UTF-8 free of control,
+// bidirectional and invisible characters: safe to print when the user asks
+// for it. A server handing out escape sequences or line breaks as a token is
+// not believed.
+func (s Secret) printable() bool {
+	v := string(s)
+	if !utf8.ValidString(v) {
+		return false
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || isBidiOrInvisible(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // String redacts the value.
 func (s Secret) String() string {
