@@ -502,7 +502,7 @@ func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.Log
 	key := matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	newDevice := !hadPrev || prev.DeviceID != resp.DeviceID
 	if newDevice {
-		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL()); err != nil {
+		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL(), s.insecure && plainRemote(c.BaseURL())); err != nil {
 			s.discardLogin(c, resp.AccessToken)
 			return ui.AccountView{}, false, err
 		}
@@ -647,7 +647,8 @@ func (l *loginLocks) release() {
 // replaced device, or one an interrupted sign-in created) with the tokens its
 // item still holds. A server that no longer knows the tokens counts as done.
 func (s *Service) signOutLeftover(ctx context.Context, p keystore.PendingRemoval, t matrix.TokenSet) error {
-	c, err := s.client(p.Homeserver, strings.HasPrefix(p.Homeserver, "http://"))
+	// The marker's homeserver passes the same rules as an account's.
+	c, err := s.client(p.Homeserver, p.InsecureHTTP)
 	if err != nil {
 		return err
 	}

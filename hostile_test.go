@@ -1009,6 +1009,32 @@ func TestHostileAccountList(t *testing.T) {
 		e.intact(t)
 	})
 
+	t.Run("plain http in a removal marker", func(t *testing.T) {
+		c.t = t
+		defer restore(t)
+		var x map[string]any
+		if err := json.Unmarshal(saved, &x); err != nil {
+			t.Fatal(err)
+		}
+		// A marker saying mallory's device is to be signed out, at a
+		// plain-http homeserver nobody allowed.
+		x["pending_removals"] = []any{map[string]any{
+			"user_id": h.userID, "device_id": hostileDevice, "since": time.Now(),
+			"replaced": true, "homeserver": "http://mallory.example",
+		}}
+		data, _ := json.Marshal(x)
+		if err := os.WriteFile(index, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.extra = proxy
+		h.resetLog()
+		r := c.run("", "list")
+		clean(t, r)
+		if n := h.hits(""); n != 0 {
+			t.Errorf("%d requests (%d logouts) went over plain HTTP to a homeserver nobody allowed: %s", n, h.hits("POST /_matrix/client/v3/logout"), r)
+		}
+	})
+
 	t.Run("plain http allowed at sign-in", func(t *testing.T) {
 		c.t = t
 		defer restore(t)

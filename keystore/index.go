@@ -59,6 +59,8 @@ type PendingRemoval struct {
 	// Homeserver is where the device lives, so a live session found in its
 	// item can be signed out there before the item goes.
 	Homeserver string `json:"homeserver,omitempty"`
+	// InsecureHTTP: plain http:// to Homeserver was allowed at sign-in.
+	InsecureHTTP bool `json:"insecure_http,omitempty"`
 }
 
 func (p PendingRemoval) key() matrix.AccountKey {
@@ -337,7 +339,7 @@ func (s *Store) PutAccount(a Account) error {
 			a.AddedAt = old.AddedAt
 		}
 		if old.DeviceID != a.DeviceID {
-			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true, Homeserver: old.Homeserver})
+			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true, Homeserver: old.Homeserver, InsecureHTTP: old.InsecureHTTP})
 		}
 		x.dropPending(a.Key())
 		x.Accounts[i] = a
@@ -394,9 +396,10 @@ func (x *indexFile) removeAccount(k matrix.AccountKey) {
 // BeginLogin records, before a sign-in saves the tokens of a device no
 // account lists yet, that it is about to: if the run stops before the account
 // entry is written (which drops the marker), Repair finds the item and signs
-// its session out. Call it holding LockLogin for the user.
-func (s *Store) BeginLogin(userID, deviceID, homeserver string) error {
-	p := PendingRemoval{UserID: userID, DeviceID: deviceID, Since: time.Now().UTC(), Login: true, Homeserver: homeserver}
+// its session out. Call it holding LockLogin for the user; insecureHTTP says
+// that plain http:// to a non-loopback homeserver was allowed for this sign-in.
+func (s *Store) BeginLogin(userID, deviceID, homeserver string, insecureHTTP bool) error {
+	p := PendingRemoval{UserID: userID, DeviceID: deviceID, Since: time.Now().UTC(), Login: true, Homeserver: homeserver, InsecureHTTP: insecureHTTP}
 	return s.update(func(x *indexFile) error {
 		x.dropPending(p.key())
 		x.addPending(p)

@@ -29,7 +29,7 @@ func TestFinishPendingInterruptedLogin(t *testing.T) {
 	s := openIndex(t, t.TempDir(), nil)
 	ctx := context.Background()
 	a := acctFor("@a:example.org", "NEW")
-	if err := s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver); err != nil {
+	if err := s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false); err != nil {
 		t.Fatal(err)
 	}
 	s.SaveTokens(ctx, a.Key(), sampleTokens("new"))
@@ -65,7 +65,7 @@ func TestFinishPendingLoginThatFinished(t *testing.T) {
 	s := openIndex(t, t.TempDir(), nil)
 	ctx := context.Background()
 	a := acctFor("@a:example.org", "DEV")
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
 	s.SaveTokens(ctx, a.Key(), sampleTokens("a"))
 	if err := s.PutAccount(a); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestFinishPendingLoginThatFinished(t *testing.T) {
 	if p := s.PendingRemovals(); len(p) != 0 {
 		t.Fatalf("the account entry kept the marker: %+v", p)
 	}
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
 	out := &signedOut{}
 	if notes, err := s.FinishPending(ctx, out.logout); err != nil || len(notes) != 0 || len(out.got) != 0 {
 		t.Fatalf("notes %+v, err %v, sign-outs %+v", notes, err, out.got)
@@ -94,7 +94,7 @@ func TestFinishPendingSkipsRunningLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
 	s.SaveTokens(ctx, a.Key(), sampleTokens("a"))
 	out := &signedOut{}
 	if notes, err := other.FinishPending(ctx, out.logout); err != nil || len(notes) != 0 || len(out.got) != 0 {
@@ -111,7 +111,7 @@ func TestFinishPendingSkipsRunningLogin(t *testing.T) {
 func TestFinishPendingLoginWithoutItem(t *testing.T) {
 	s := openIndex(t, t.TempDir(), nil)
 	a := acctFor("@a:example.org", "NEW")
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
 	out := &signedOut{}
 	notes, err := s.FinishPending(context.Background(), out.logout)
 	if err != nil || len(notes) != 1 || notes[0].Done || !strings.Contains(notes[0].Text, "devices delete NEW") {
