@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
+
 	"mxauth/matrix"
 )
 
@@ -111,4 +113,21 @@ func TestLockBusyIsNotAKeyringError(t *testing.T) {
 	view := stripANSI(content(m))
 	mustContain(t, view, "account lock busy", "Another mxauth process holds an account's lock")
 	mustNotContain(t, view, "Keyring error", "keyring error")
+}
+
+// TestHeaderGivesWayAtWords: at the smallest size the header shortens the
+// store's name at a word instead of cutting into it.
+func TestHeaderGivesWayAtWords(t *testing.T) {
+	for _, accounts := range [][]AccountView{sampleAccounts(), lockedAccounts()} {
+		f := newFake()
+		f.accounts = accounts
+		f.store = "memory (demo: nothing is saved)"
+		m, _ := testModel(t, f)
+		press(m, "enter") // the longest title
+		m.Update(tea.WindowSizeMsg{Width: minWidth, Height: minHeight})
+		header := strings.Split(stripANSI(content(m)), "\n")[0]
+		if cutWord.MatchString(header) || !strings.Contains(header, "keyring") {
+			t.Errorf("header %q", header)
+		}
+	}
 }

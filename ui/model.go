@@ -519,9 +519,15 @@ func (m *model) frame() string {
 		title = "Login token"
 	}
 	left := m.styles.Title.Render("mxauth") + m.styles.Muted.Render(" · ") + m.styles.Header.Render(title)
-	right := m.styles.StoreName.Render("keyring: " + matrix.Sanitize(m.b.StoreName()))
+	// The store's name gives way, at whole words, before anything is cut.
+	room := w - 3 - lipgloss.Width(left)
+	right := m.styles.StoreName.Render(fitWords("keyring: "+matrix.Sanitize(m.b.StoreName()), room))
 	if k, bad := m.keyringIssue(); bad {
-		right = m.styles.Warn.Render(keyringWord(k)) + m.styles.StoreName.Render(" ("+matrix.Sanitize(m.b.StoreName())+")")
+		word := keyringWord(k)
+		right = m.styles.Warn.Render(word)
+		if name := fitWords("("+matrix.Sanitize(m.b.StoreName())+")", room-lipgloss.Width(word)-1); lipgloss.Width(word)+4 < room {
+			right += m.styles.StoreName.Render(" " + name)
+		}
 	}
 	header := " " + left + gap(w-2-lipgloss.Width(left)-lipgloss.Width(right)) + right
 	header = truncate(header, w)
