@@ -11,8 +11,14 @@ import (
 
 // sortAccounts puts accounts in user-ID order, so the list reads the same
 // however and whenever they were added.
+// Every tick checks; a list already in order (the usual case) is not sorted.
 func sortAccounts(as []AccountView) {
-	slices.SortStableFunc(as, func(a, b AccountView) int { return strings.Compare(a.UserID, b.UserID) })
+	for i := 1; i < len(as); i++ {
+		if as[i-1].UserID > as[i].UserID {
+			slices.SortStableFunc(as, func(a, b AccountView) int { return strings.Compare(a.UserID, b.UserID) })
+			return
+		}
+	}
 }
 
 // shown is what the accounts list shows: every account, or those matching
