@@ -652,7 +652,7 @@ func (s *Service) signOutLeftover(ctx context.Context, p keystore.PendingRemoval
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, leftoverTimeout)
+	ctx, cancel := context.WithTimeout(matrix.WithHeldSecrets(ctx, t.AccessToken, t.RefreshToken), leftoverTimeout)
 	defer cancel()
 	gone := func(err error) bool { return matrix.IsUnknownToken(err) || matrix.IsForbidden(err) }
 	tok := t.AccessToken

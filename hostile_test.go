@@ -79,11 +79,12 @@ type hostileServer struct {
 	userID  string
 	release chan struct{} // closed at cleanup: blocking handlers return
 
-	mu         sync.Mutex
-	routes     map[string]http.HandlerFunc // "METHOD /path"; a trailing * matches a prefix
-	log        []string
-	issued     int
-	lastAccess string
+	mu          sync.Mutex
+	routes      map[string]http.HandlerFunc // "METHOD /path"; a trailing * matches a prefix
+	log         []string
+	issued      int
+	lastAccess  string
+	lastRefresh string
 }
 
 const hostileDevice = "HOSTILEDEV"
@@ -183,6 +184,12 @@ func (h *hostileServer) access() string {
 	return h.lastAccess
 }
 
+func (h *hostileServer) refresh() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastRefresh
+}
+
 // newTokens issues a fresh token pair (the hostile server keeps no sessions).
 func (h *hostileServer) newTokens() (access, refresh string) {
 	h.mu.Lock()
@@ -190,10 +197,11 @@ func (h *hostileServer) newTokens() (access, refresh string) {
 	h.issued++
 	// A random part, as real tokens have, long enough that an echo of a
 	// piece of it is worth redacting.
-	raw := make([]byte, 12)
+	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
-	h.lastAccess = fmt.Sprintf("hostile_at_%d_%x", h.issued, raw)
-	return h.lastAccess, fmt.Sprintf("hostile_rt_%d_%x", h.issued, raw)
+	h.lastAccess = fmt.Sprintf("hostile_at_%d_%x", h.issued, raw[:12])
+	h.lastRefresh = fmt.Sprintf("hostile_rt_%d_%x", h.issued, raw[12:])
+	return h.lastAccess, h.lastRefresh
 }
 
 // loginReply answers a login with fresh tokens; edit changes the reply.
@@ -527,6 +535,12 @@ func TestHostileEchoedSecret(t *testing.T) {
 			jsonReply(status, map[string]any{"errcode": "M_UNKNOWN", "error": echoes(sent)})(w, r)
 		}
 	}
+	// The server knows every token it issued, not only the one a request carries.
+	echoOther := func(status int, secret func(r *http.Request) string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			jsonReply(status, map[string]any{"errcode": "M_UNKNOWN", "error": echoes(secret(r))})(w, r)
+		}
+	}
 	for _, tc := range []struct {
 		name, route string
 		reply       http.HandlerFunc
@@ -534,9 +548,15 @@ func TestHostileEchoedSecret(t *testing.T) {
 		secret      func() string
 	}{
 		{"refresh", "POST /_matrix/client/v3/refresh", echoBody(400), []string{"refresh", "--account", h.userID},
-			func() string { return strings.Replace(e.malAcc, "_at_", "_rt_", 1) }},
+			h.refresh},
 		{"devices", "GET /_matrix/client/v3/devices", echoHeader(400), []string{"devices", "--account", h.userID},
 			func() string { return e.malAcc }},
+		{"refresh echoing the access token", "POST /_matrix/client/v3/refresh",
+			echoOther(400, func(*http.Request) string { return h.access() }), []string{"refresh", "--account", h.userID},
+			func() string { return e.malAcc }},
+		{"devices echoing the refresh token", "GET /_matrix/client/v3/devices",
+			echoOther(400, func(*http.Request) string { return h.refresh() }), []string{"devices", "--account", h.userID},
+			h.refresh},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.t = t

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -282,9 +283,9 @@ func (c *Client) do(ctx context.Context, cl call) (time.Time, error) {
 	if len(data) > MaxResponseBytes {
 		return received, &TransportError{Endpoint: label, Err: ErrResponseTooLarge}
 	}
-	secrets := cl.secrets
+	secrets := append(slices.Clone(cl.secrets), heldSecrets(ctx)...)
 	if cl.ep.Auth {
-		secrets = append(secrets[:len(secrets):len(secrets)], cl.token)
+		secrets = append(secrets, cl.token)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		perr := parseError(resp.StatusCode, resp.Header, data, label, received, secrets)

@@ -1,8 +1,10 @@
 package matrix
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -37,6 +39,23 @@ func (s Secret) printable() bool {
 		}
 	}
 	return true
+}
+
+type heldSecretsKey struct{}
+
+// WithHeldSecrets returns ctx carrying more secrets this process holds for
+// the account: server text in an error from a call made with ctx is scrubbed
+// of them as well as of the secrets that call sent (a server may echo the
+// refresh token in a reply to a request that carried only the access token).
+func WithHeldSecrets(ctx context.Context, secrets ...Secret) context.Context {
+	prev, _ := ctx.Value(heldSecretsKey{}).([]Secret)
+	return context.WithValue(ctx, heldSecretsKey{}, append(slices.Clip(prev), secrets...))
+}
+
+// heldSecrets are the secrets WithHeldSecrets put into ctx.
+func heldSecrets(ctx context.Context) []Secret {
+	s, _ := ctx.Value(heldSecretsKey{}).([]Secret)
+	return s
 }
 
 // String redacts the value.

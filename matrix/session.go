@@ -479,6 +479,13 @@ func (s *Session) endReason(soft bool) string {
 	return "the server signed this device out; sign in again"
 }
 
+// holding marks ctx with the session's tokens, so that a server echoing
+// either of them in an error gets it redacted whichever one a call sent.
+func (s *Session) holding(ctx context.Context) context.Context {
+	t := s.Tokens()
+	return WithHeldSecrets(ctx, t.AccessToken, t.RefreshToken)
+}
+
 // Do runs call with a valid access token. If the server rejects the token with 401
 // M_UNKNOWN_TOKEN (not a UIA challenge), it refreshes once and replays the call once.
 func (s *Session) Do(ctx context.Context, call func(ctx context.Context, token Secret) error) error {
@@ -486,7 +493,7 @@ func (s *Session) Do(ctx context.Context, call func(ctx context.Context, token S
 	if err != nil {
 		return err
 	}
-	err = call(ctx, tok)
+	err = call(s.holding(ctx), tok)
 	if err == nil {
 		s.noteSuccess()
 		return nil
@@ -508,7 +515,7 @@ func (s *Session) Do(ctx context.Context, call func(ctx context.Context, token S
 	if tok2 == tok {
 		return err
 	}
-	err = call(ctx, tok2)
+	err = call(s.holding(ctx), tok2)
 	if err == nil {
 		s.noteSuccess()
 	} else if IsUserLocked(err) {
@@ -766,7 +773,7 @@ func (s *Session) runRefresh(mode refreshMode, rejected Secret, callErr error, l
 	}
 	s.mu.Unlock()
 
-	resp, err := s.client.Refresh(ctx, cur.RefreshToken)
+	resp, err := s.client.Refresh(WithHeldSecrets(ctx, cur.AccessToken), cur.RefreshToken)
 	if err != nil {
 		return s.refreshFailed(ctx, err)
 	}
