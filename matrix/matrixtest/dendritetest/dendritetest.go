@@ -2,7 +2,8 @@
 // loopback, for tests that must meet software nobody here wrote.
 //
 // Dendrite is pinned by the nested module in ../dendrite and built from there with `go build`, so
-// it is never linked into mxauth. The binaries are cached in the user cache dir and reused.
+// it is never linked into mxauth. The binaries are cached in the user cache dir, in a directory
+// named by a hash of the nested go.mod and go.sum: a change to either builds afresh.
 package dendritetest
 
 import (
@@ -10,6 +11,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,8 +27,12 @@ import (
 	"time"
 )
 
-// Version is the Dendrite release the nested module pins.
-const Version = "v0.15.2"
+// Module and Version name the Dendrite release the nested module pins (Apache-2.0); Build
+// refuses to run if its go.mod requires anything else.
+const (
+	Module  = "github.com/matrix-org/dendrite"
+	Version = "v0.13.8"
+)
 
 // EnvRequire makes a missing toolchain or a failed build a test failure instead of a skip.
 const EnvRequire = "MXAUTH_REAL_HOMESERVER"
@@ -69,15 +75,72 @@ func moduleDir() (string, error) {
 
 var binaries = []string{"dendrite", "generate-config", "generate-keys"}
 
-// Cached reports whether the binaries are already built, so starting costs
-// about a second rather than a build (two minutes on a cold Go cache).
-func Cached() bool {
+// stampName is written into a build directory last, holding its cache key: a directory without
+// it (an interrupted build, or anything else) is never taken for a finished build.
+const stampName = "cache-key"
+
+// cacheKey hashes the nested module's go.mod and go.sum, which fix every line of Dendrite's
+// source and dependencies that the build compiles. It also checks that go.mod pins Module at
+// Version, so the version this package reports is the one that runs.
+func cacheKey(modDir string) (string, error) {
+	h := sha256.New()
+	for _, name := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(modDir, name))
+		if err != nil {
+			return "", fmt.Errorf("dendrite module: %w", err)
+		}
+		if name == "go.mod" && !requires(b, Module, Version) {
+			return "", fmt.Errorf("dendrite module %s does not require %s %s", filepath.Join(modDir, name), Module, Version)
+		}
+		fmt.Fprintf(h, "%s %d\n", name, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// requires reports whether a go.mod requires module at version, in a single-line or block require.
+func requires(gomod []byte, module, version string) bool {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(f) >= 2 && f[0] == module && f[1] == version {
+			return true
+		}
+	}
+	return false
+}
+
+// buildDir is where the binaries built for key live under base.
+func buildDir(base, key string) string {
+	return filepath.Join(base, "dendrite-"+Version+"-"+key)
+}
+
+// current reports whether dir holds a finished build for key: its stamp says key and every
+// binary is there.
+func current(dir, key string) bool {
+	stamp, err := os.ReadFile(filepath.Join(dir, stampName))
+	if err != nil || strings.TrimSpace(string(stamp)) != key {
+		return false
+	}
 	for _, n := range binaries {
-		if _, err := os.Stat(filepath.Join(cacheBase, "dendrite-"+Version, n)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// Cached reports whether the binaries for the nested module as it is now are already built, so
+// starting costs about a second rather than a build (minutes on a cold Go cache).
+func Cached() bool {
+	src, err := moduleDir()
+	if err != nil {
+		return false
+	}
+	key, err := cacheKey(src)
+	if err != nil {
+		return false
+	}
+	return current(buildDir(cacheBase, key), key)
 }
 
 // Required reports whether the environment demands a real homeserver.
@@ -93,46 +156,80 @@ func SkipReason() string {
 	return fmt.Sprintf("Dendrite is not built yet (a first build takes minutes); set %s=1 to build and run these tests", EnvRequire)
 }
 
-// Build compiles dendrite, generate-config and generate-keys once per cache dir and returns the
+// Build compiles dendrite, generate-config and generate-keys once per cache key and returns the
 // directory holding them and how long this call spent building (0 when cached).
 func Build() (dir string, took time.Duration, err error) {
 	buildOnce.Do(func() {
-		builtDir = filepath.Join(cacheBase, "dendrite-"+Version)
-		names := binaries
-		missing := false
-		for _, n := range names {
-			if _, err := os.Stat(filepath.Join(builtDir, n)); err != nil {
-				missing = true
-			}
-		}
-		if !missing {
-			return
-		}
-		src, err := moduleDir()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if err := os.MkdirAll(builtDir, 0o755); err != nil {
-			buildErr = err
-			return
-		}
-		start := time.Now()
-		args := []string{"build", "-o", builtDir + string(os.PathSeparator)}
-		for _, n := range names {
-			args = append(args, "github.com/element-hq/dendrite/cmd/"+n)
-		}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = src
-		cmd.Env = buildEnv
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building dendrite: %v\n%s", err, out)
-			return
-		}
-		buildTook = time.Since(start)
+		builtDir, buildTook, buildErr = build(cacheBase)
 	})
 	return builtDir, buildTook, buildErr
+}
+
+// build makes sure base holds a current build for the nested module. Concurrent test processes
+// take turns on a lock file; each builds into a directory of its own that is renamed into place
+// only when complete, so a killed build leaves nothing that looks finished.
+func build(base string) (string, time.Duration, error) {
+	src, err := moduleDir()
+	if err != nil {
+		return "", 0, err
+	}
+	key, err := cacheKey(src)
+	if err != nil {
+		return "", 0, err
+	}
+	dir := buildDir(base, key)
+	if current(dir, key) {
+		return dir, 0, nil
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", 0, err
+	}
+	unlock, exclusive, err := lockFile(dir + ".lock")
+	if err != nil {
+		return "", 0, err
+	}
+	defer unlock()
+	if current(dir, key) { // built by another process while this one waited
+		return dir, 0, nil
+	}
+	if exclusive { // any half-done build left here belongs to a process that died
+		old, _ := filepath.Glob(dir + ".building-*")
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
+	}
+	tmp, err := os.MkdirTemp(base, filepath.Base(dir)+".building-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	args := []string{"build", "-mod=readonly", "-o", tmp + string(os.PathSeparator)}
+	for _, n := range binaries {
+		args = append(args, Module+"/cmd/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = src
+	cmd.Env = buildEnv
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", 0, fmt.Errorf("building dendrite: %v\n%s", err, out)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp made it private
+		return "", 0, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, stampName), []byte(key+"\n"), 0o644); err != nil {
+		return "", 0, err
+	}
+	if current(dir, key) { // another process finished first (possible only without a lock)
+		return dir, time.Since(start), nil
+	}
+	if err := os.RemoveAll(dir); err != nil { // not a current build: an interrupted or foreign one
+		return "", 0, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", 0, err
+	}
+	return dir, time.Since(start), nil
 }
 
 // Options tune the server for a test.
@@ -202,19 +299,9 @@ func startIn(bin, dir string, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate-config: %v", err)
 	}
-	conf := string(cfg)
-	conf = strings.Replace(conf, "private_key: matrix_key.pem", "private_key: "+keyPath, 1)
-	conf = strings.Replace(conf, `well_known_client_name: ""`, fmt.Sprintf("well_known_client_name: %q", base), 1)
-	conf = strings.Replace(conf, "registration_disabled: false", "registration_disabled: true", 1)
-	conf = strings.Replace(conf, "registration_shared_secret: complement", "registration_shared_secret: "+sharedToken, 1)
-	conf = strings.Replace(conf, "disable_federation: false", "disable_federation: true", 1)
-	if opt.RateLimitThreshold > 0 {
-		cooloff := opt.RateLimitCooloff
-		if cooloff == 0 {
-			cooloff = time.Second
-		}
-		conf = strings.Replace(conf, "rate_limiting:\n    enabled: false\n    threshold: 5\n    cooloff_ms: 500",
-			fmt.Sprintf("rate_limiting:\n    enabled: true\n    threshold: %d\n    cooloff_ms: %d", opt.RateLimitThreshold, cooloff.Milliseconds()), 1)
+	conf, err := configure(string(cfg), keyPath, base, opt)
+	if err != nil {
+		return nil, err
 	}
 	confPath := filepath.Join(dir, "dendrite.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -241,6 +328,35 @@ func startIn(bin, dir string, opt Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// configure edits the config generate-config wrote for CI: the key, well-known, registration by
+// shared secret only, no federation, and the rate limiter. Every edit must find the text it
+// replaces, so a Dendrite whose config reads differently fails here instead of running with
+// defaults nobody chose.
+func configure(conf, keyPath, base string, opt Options) (string, error) {
+	edits := [][2]string{
+		{"private_key: matrix_key.pem", "private_key: " + keyPath},
+		{`well_known_client_name: ""`, fmt.Sprintf("well_known_client_name: %q", base)},
+		{"registration_disabled: false", "registration_disabled: true"},
+		{"registration_shared_secret: complement", "registration_shared_secret: " + sharedToken},
+		{"disable_federation: false", "disable_federation: true"},
+	}
+	if opt.RateLimitThreshold > 0 {
+		cooloff := opt.RateLimitCooloff
+		if cooloff == 0 {
+			cooloff = time.Second
+		}
+		edits = append(edits, [2]string{"rate_limiting:\n    enabled: false\n    threshold: 5\n    cooloff_ms: 500",
+			fmt.Sprintf("rate_limiting:\n    enabled: true\n    threshold: %d\n    cooloff_ms: %d", opt.RateLimitThreshold, cooloff.Milliseconds())})
+	}
+	for _, e := range edits {
+		if !strings.Contains(conf, e[0]) {
+			return "", fmt.Errorf("generate-config: no %q in the generated config", e[0])
+		}
+		conf = strings.Replace(conf, e[0], e[1], 1)
+	}
+	return conf, nil
 }
 
 func (s *Server) waitReady(limit time.Duration) error {

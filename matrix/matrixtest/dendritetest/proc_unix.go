@@ -3,6 +3,7 @@
 package dendritetest
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -20,4 +21,18 @@ func signalGroup(cmd *exec.Cmd, kill bool) {
 		sig = syscall.SIGKILL
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
+}
+
+// lockFile holds an exclusive lock on path until unlock is called, so two test processes do not
+// build the same Dendrite at once.
+func lockFile(path string) (unlock func(), exclusive bool, err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return func() { f.Close() }, true, nil
 }
