@@ -24,7 +24,7 @@ type UnsafeIndexError struct {
 type UnsafeFinding struct {
 	What string // "config dir" or "account list"
 	Path string
-	Why  string // "writable by other users (mode 0666)", ...
+	Why  string // "writable by every user (mode 0666)", ...
 	Fix  string // a shell command, or advice
 }
 
