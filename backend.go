@@ -97,11 +97,14 @@ func (s *Service) client(baseURL string, allowHTTP bool) (*matrix.Client, error)
 // signing in.
 func (s *Service) accountClient(a keystore.Account) (*matrix.Client, error) {
 	c, err := s.client(a.Homeserver, a.InsecureHTTP)
-	if errors.Is(err, matrix.ErrInsecureURL) {
-		return nil, fmt.Errorf("%s: the stored homeserver %s is plain http:// to another machine, which was not allowed at sign-in, so no token is sent there; if it is really meant, sign in again with mxauth login --user %s --homeserver %s --insecure-http",
-			shown(a.UserID), shown(a.Homeserver), shown(a.UserID), shown(a.Homeserver))
+	switch {
+	case errors.Is(err, matrix.ErrInsecureURL):
+		return nil, fmt.Errorf("the stored homeserver %s is plain http:// to another machine, which was not allowed at sign-in, so no token is sent there; if it is really meant, sign in again with mxauth login --user %s --homeserver %s --insecure-http",
+			shown(a.Homeserver), shown(a.UserID), shown(a.Homeserver))
+	case err != nil:
+		return nil, fmt.Errorf("the stored homeserver %s cannot be used: %w", shown(a.Homeserver), err)
 	}
-	return c, err
+	return c, nil
 }
 
 // plainRemote reports a plain http:// base URL to a host other than this machine.

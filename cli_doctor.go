@@ -176,7 +176,7 @@ func (d *doctor) checkAccount(ctx context.Context, svc *Service, acct keystore.A
 	defer cancel()
 	c, err := svc.accountClient(acct)
 	if err != nil {
-		d.fail(exitError, "%s: homeserver %s: %s", who, shown(acct.Homeserver), errorMessage(err))
+		d.fail(exitError, "%s: %s", who, errorMessage(err))
 		return
 	}
 	v, err := c.Versions(ctx)
