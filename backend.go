@@ -229,7 +229,7 @@ func (s *Service) status(a keystore.Account) matrix.Status {
 		return st
 	}
 	if loading {
-		return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateLoading}
+		return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateLoading, TokensUnknown: true}
 	}
 	return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: "not loaded"}
 }

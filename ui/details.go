@@ -287,6 +287,8 @@ func (m *model) detailsView(w, h int) string {
 	lines = append(lines, truncate(row("Access token", tok), w))
 
 	switch exp := a.Status.ExpiresAt; {
+	case a.Status.State == matrix.StateLoading:
+		lines = append(lines, row("Expires", "unknown"+s.Muted.Render(" · still reading the keyring")))
 	case a.Status.TokensUnknown:
 		lines = append(lines, row("Expires", "unknown"+s.Muted.Render(" · the keyring could not be read")))
 	case exp.IsZero() && (a.Status.State == matrix.StateNeedsSignIn || a.Status.State == matrix.StateSignedOut):
@@ -310,7 +312,7 @@ func (m *model) detailsView(w, h int) string {
 	}
 	refresh := "no"
 	switch {
-	case a.Status.TokensUnknown:
+	case a.Status.TokensUnknown, a.Status.State == matrix.StateLoading:
 		refresh = "unknown"
 	case a.Status.HasRefreshToken:
 		refresh = "yes"

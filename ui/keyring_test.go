@@ -131,3 +131,18 @@ func TestHeaderGivesWayAtWords(t *testing.T) {
 		}
 	}
 }
+
+// TestDetailsWhileLoading: before the keyring has answered, the expiry and
+// refresh token are not known, and the screen says so.
+func TestDetailsWhileLoading(t *testing.T) {
+	f := newFake()
+	f.accounts = sampleAccounts()
+	f.accounts[0].Status = matrix.Status{State: matrix.StateLoading}
+	m, _ := testModel(t, f)
+	press(m, "enter")
+	view := stripANSI(content(m))
+	if !regexp.MustCompile(`Expires\s+unknown · still reading the keyring`).MatchString(view) || !regexp.MustCompile(`Refresh token\s+unknown`).MatchString(view) {
+		t.Errorf("details while loading:\n%s", view)
+	}
+	mustNotContain(t, view, "never", "Refresh token no")
+}
