@@ -13,6 +13,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 	"mxauth/ui"
 )
 
@@ -21,18 +22,18 @@ import (
 // sign-out behave the same everywhere.
 type Service struct {
 	store      *keystore.Store
-	mgr        *matrix.Manager
+	mgr        *session.Manager
 	httpClient *http.Client // nil: the matrix package's default
 	insecure   bool         // plain http:// to non-loopback hosts was asked for
 	deviceName string       // default display name for new devices
 	demo       *ui.DemoInfo
-	events     chan matrix.Event
+	events     chan session.Event
 
 	mu       sync.Mutex
 	clients  map[string]*matrix.Client
-	missing  map[string]matrix.Status // index entries the engine holds no session for, by user ID
-	uiaPaths map[string]string        // get_token path chosen for a user's running UIA session
-	loading  bool                     // LoadAll has yet to finish: unknown accounts are loading
+	missing  map[string]session.Status // index entries the engine holds no session for, by user ID
+	uiaPaths map[string]string         // get_token path chosen for a user's running UIA session
+	loading  bool                      // LoadAll has yet to finish: unknown accounts are loading
 }
 
 type serviceOptions struct {
@@ -49,14 +50,14 @@ func newService(store *keystore.Store, opt serviceOptions) *Service {
 	}
 	return &Service{
 		store:      store,
-		mgr:        matrix.NewManager(store, matrix.ManagerOptions{EventBuffer: 64}),
+		mgr:        session.NewManager(store, session.ManagerOptions{EventBuffer: 64}),
 		httpClient: opt.HTTPClient,
 		insecure:   opt.InsecureHTTP,
 		deviceName: name,
 		demo:       opt.Demo,
-		events:     make(chan matrix.Event, 64),
+		events:     make(chan session.Event, 64),
 		clients:    map[string]*matrix.Client{},
-		missing:    map[string]matrix.Status{},
+		missing:    map[string]session.Status{},
 		uiaPaths:   map[string]string{},
 	}
 }
@@ -133,7 +134,7 @@ func (s *Service) account(userID string) (keystore.Account, error) {
 
 // session returns the running session for userID ("" = default), loading its
 // tokens from the keyring on first use.
-func (s *Service) session(ctx context.Context, userID string) (*matrix.Session, keystore.Account, error) {
+func (s *Service) session(ctx context.Context, userID string) (*session.Session, keystore.Account, error) {
 	a, err := s.account(userID)
 	if err != nil {
 		return nil, a, err
@@ -142,20 +143,20 @@ func (s *Service) session(ctx context.Context, userID string) (*matrix.Session, 
 	return sess, a, err
 }
 
-func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session, error) {
-	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+func (s *Service) load(ctx context.Context, a keystore.Account) (*session.Session, error) {
+	key := session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
 	if sess, ok := s.mgr.Session(key); ok {
 		return sess, nil
 	}
 	if a.NeedsSignIn {
 		// The server no longer accepts the stored tokens: hand none out, and
 		// leave the item (and the device) for the next sign-in.
-		s.setMissing(a.UserID, &matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: signInAgainProblem(a)})
+		s.setMissing(a.UserID, &session.Status{Account: key, BaseURL: a.Homeserver, State: session.StateNeedsSignIn, Problem: signInAgainProblem(a)})
 		return nil, needsSignInErrorf("%s: the server no longer accepts the stored tokens; %s", a.UserID, signInAgainProblem(a))
 	}
 	c, err := s.accountClient(a)
 	if err == nil {
-		var sess *matrix.Session
+		var sess *session.Session
 		sess, err = s.mgr.Add(ctx, key, c)
 		if err == nil {
 			if a.SignedOut {
@@ -167,15 +168,15 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 			return sess, nil
 		}
 	}
-	st := matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn}
+	st := session.Status{Account: key, BaseURL: a.Homeserver, State: session.StateNeedsSignIn}
 	switch {
 	case storeProblem(err):
-		st.State, st.Problem = matrix.StateStoreProblem, err.Error()
-		st.TokensUnknown, st.Keyring = true, matrix.KeyringIssueOf(err)
-	case errors.Is(err, matrix.ErrNoStoredTokens):
+		st.State, st.Problem = session.StateStoreProblem, err.Error()
+		st.TokensUnknown, st.Keyring = true, session.KeyringIssueOf(err)
+	case errors.Is(err, session.ErrNoStoredTokens):
 		st.Problem = "no saved tokens: sign in again"
 		if a.SignedOut {
-			st.State, st.Problem = matrix.StateSignedOut, "signed out by the server: sign in again"
+			st.State, st.Problem = session.StateSignedOut, "signed out by the server: sign in again"
 		}
 		err = needsSignInErrorf("%s needs to sign in again: mxauth login --user %s", shown(a.UserID), shown(a.UserID))
 	default:
@@ -185,7 +186,7 @@ func (s *Service) load(ctx context.Context, a keystore.Account) (*matrix.Session
 	return nil, err
 }
 
-func (s *Service) setMissing(userID string, st *matrix.Status) {
+func (s *Service) setMissing(userID string, st *session.Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st == nil {
@@ -216,8 +217,8 @@ func (s *Service) markLoading() {
 }
 
 // status is the engine's view of an account, or the reason it has none.
-func (s *Service) status(a keystore.Account) matrix.Status {
-	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+func (s *Service) status(a keystore.Account) session.Status {
+	key := session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
 	if sess, ok := s.mgr.Session(key); ok {
 		return sess.Status()
 	}
@@ -229,9 +230,9 @@ func (s *Service) status(a keystore.Account) matrix.Status {
 		return st
 	}
 	if loading {
-		return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateLoading, TokensUnknown: true}
+		return session.Status{Account: key, BaseURL: a.Homeserver, State: session.StateLoading, TokensUnknown: true}
 	}
-	return matrix.Status{Account: key, BaseURL: a.Homeserver, State: matrix.StateNeedsSignIn, Problem: "not loaded"}
+	return session.Status{Account: key, BaseURL: a.Homeserver, State: session.StateNeedsSignIn, Problem: "not loaded"}
 }
 
 func (s *Service) view(a keystore.Account, def string) ui.AccountView {
@@ -263,7 +264,7 @@ func (s *Service) Accounts() []ui.AccountView {
 }
 
 // Events are the engine's events, after the index has been told about them.
-func (s *Service) Events() <-chan matrix.Event { return s.events }
+func (s *Service) Events() <-chan session.Event { return s.events }
 
 // Run drives the refresh engine and mirrors session endings into the index
 // until ctx ends; the TUI runs it in the background.
@@ -316,19 +317,19 @@ func (s *Service) syncWithIndex(ctx context.Context) {
 	if err := s.store.Reload(); err != nil {
 		return // a file being rewritten or broken: keep what we have and look again later
 	}
-	held := map[string]matrix.AccountKey{}
+	held := map[string]session.AccountKey{}
 	for _, st := range s.mgr.Statuses() {
 		held[st.Account.UserID] = st.Account
 	}
 	for _, a := range s.store.Accounts() {
-		key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+		key := session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
 		old, running := held[a.UserID]
 		delete(held, a.UserID)
 		if running && old == key {
 			// Reload when this process and the index disagree on whether the
 			// session ended: signed in again elsewhere, or ended elsewhere.
 			sess, ok := s.mgr.Session(key)
-			ended := ok && (sess.Status().State == matrix.StateNeedsSignIn || sess.Status().State == matrix.StateSignedOut)
+			ended := ok && (sess.Status().State == session.StateNeedsSignIn || sess.Status().State == session.StateSignedOut)
 			if ended == (a.NeedsSignIn || a.SignedOut) {
 				continue
 			}
@@ -348,13 +349,13 @@ func (s *Service) syncWithIndex(ctx context.Context) {
 // every later run treats its stored tokens as dead (see load) and shows the
 // right state before any network call. Only a new sign-in, which rewrites the
 // entry, clears the flags: no other state proves the session alive again.
-func (s *Service) recordState(st matrix.Status) {
+func (s *Service) recordState(st session.Status) {
 	a, ok := s.store.Account(st.Account.UserID)
 	if !ok || a.DeviceID != st.Account.DeviceID {
 		return
 	}
-	signedOut := st.State == matrix.StateSignedOut
-	needs := st.State == matrix.StateNeedsSignIn
+	signedOut := st.State == session.StateSignedOut
+	needs := st.State == session.StateNeedsSignIn
 	if !signedOut && !needs {
 		return // only an ending is recorded
 	}
@@ -502,7 +503,7 @@ func (s *Service) loginLocked(ctx context.Context, c *matrix.Client, user string
 // crash before the account entry is written gets cleaned up), then the tokens,
 // then the account entry.
 func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.LoginResponse, prev keystore.Account, hadPrev bool) (ui.AccountView, bool, error) {
-	key := matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
+	key := session.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	newDevice := !hadPrev || prev.DeviceID != resp.DeviceID
 	if newDevice {
 		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL(), s.insecure && plainRemote(c.BaseURL())); err != nil {
@@ -548,7 +549,7 @@ func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.Log
 // undoNewDevice takes back a device this login created but could not record:
 // it is logged out, its item deleted and, once that worked, its marker dropped
 // (otherwise the next run finishes the job).
-func (s *Service) undoNewDevice(ctx context.Context, c *matrix.Client, key matrix.AccountKey, token matrix.Secret) {
+func (s *Service) undoNewDevice(ctx context.Context, c *matrix.Client, key session.AccountKey, token matrix.Secret) {
 	s.discardLogin(c, token)
 	if s.store.DeleteTokens(context.WithoutCancel(ctx), key) == nil {
 		_ = s.store.AbandonLogin(key)
@@ -566,7 +567,7 @@ func (s *Service) tokensLost(ctx context.Context, prev keystore.Account, cause e
 	if err := s.store.PutAccount(prev); err != nil {
 		recorded = fmt.Sprintf(" (the account list could not record this either: %v)", err)
 	}
-	s.setMissing(prev.UserID, &matrix.Status{Account: prev.Key(), BaseURL: prev.Homeserver, State: matrix.StateNeedsSignIn, Problem: signInAgainProblem(prev)})
+	s.setMissing(prev.UserID, &session.Status{Account: prev.Key(), BaseURL: prev.Homeserver, State: session.StateNeedsSignIn, Problem: signInAgainProblem(prev)})
 	return fmt.Errorf("the server signed %s in again on device %s and ended that device's previous tokens, but the keyring did not take the new ones: sign in again with mxauth login --user %s (the device is kept)%s: %w",
 		prev.UserID, prev.DeviceID, prev.UserID, recorded, cause)
 }
@@ -631,7 +632,7 @@ func (l *loginLocks) take(ctx context.Context, name string) error {
 	return nil
 }
 
-func (l *loginLocks) device(ctx context.Context, key matrix.AccountKey) error {
+func (l *loginLocks) device(ctx context.Context, key session.AccountKey) error {
 	unlock, err := l.store.LockAccount(ctx, key)
 	if err != nil {
 		return err
@@ -775,7 +776,7 @@ func isBadRequest(err error) bool {
 // do runs an authenticated call through the session (one refresh and replay
 // on an expired token) and records in the index if the server ended the
 // session meanwhile: a one-shot command runs no engine loop that would.
-func (s *Service) do(ctx context.Context, sess *matrix.Session, call func(ctx context.Context, tok matrix.Secret) error) error {
+func (s *Service) do(ctx context.Context, sess *session.Session, call func(ctx context.Context, tok matrix.Secret) error) error {
 	err := sess.Do(ctx, call)
 	if err != nil {
 		s.recordState(sess.Status())
@@ -807,7 +808,7 @@ func (s *Service) AccessToken(ctx context.Context, userID string) (matrix.Secret
 	if err != nil {
 		st := sess.Status()
 		s.recordState(st)
-		if st.State == matrix.StateNeedsSignIn || st.State == matrix.StateSignedOut {
+		if st.State == session.StateNeedsSignIn || st.State == session.StateSignedOut {
 			reason := "needs to sign in again"
 			if st.Problem != "" {
 				reason = matrix.Sanitize(st.Problem)
@@ -837,8 +838,8 @@ func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) er
 	if err != nil {
 		return err
 	}
-	key := matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
-	var sess *matrix.Session
+	key := session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+	var sess *session.Session
 	var lerr error
 	if !localOnly {
 		sess, lerr = s.load(ctx, a)
@@ -848,8 +849,8 @@ func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) er
 	case lerr == nil:
 		c := sess.Client()
 		err := sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error { return c.Logout(ctx, tok) })
-		if err != nil && (matrix.IsTransient(err) || errors.Is(err, matrix.ErrServerUnreachable) ||
-			storeProblem(err) || errors.Is(err, matrix.ErrStoreUnavailable)) {
+		if err != nil && (matrix.IsTransient(err) || errors.Is(err, session.ErrServerUnreachable) ||
+			storeProblem(err) || errors.Is(err, session.ErrStoreUnavailable)) {
 			return fmt.Errorf("could not sign out on the server, nothing was removed: %w", err)
 		}
 	case storeProblem(lerr):
@@ -938,7 +939,7 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string
 	}
 	for _, id := range ids {
 		if id == a.DeviceID {
-			s.mgr.Remove(matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID})
+			s.mgr.Remove(session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID})
 			return s.store.RemoveAccount(ctx, a.UserID)
 		}
 	}
@@ -1062,7 +1063,7 @@ func (s *Service) MintLoginToken(ctx context.Context, userID string, auth *matri
 	return resp, nil
 }
 
-func (s *Service) getLoginToken(ctx context.Context, sess *matrix.Session, path string, auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error) {
+func (s *Service) getLoginToken(ctx context.Context, sess *session.Session, path string, auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error) {
 	var resp *matrix.GetLoginTokenResponse
 	err := s.do(ctx, sess, func(ctx context.Context, tok matrix.Secret) error {
 		var err error

@@ -8,7 +8,8 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 	"mxauth/ui"
 )
 
@@ -23,7 +24,7 @@ func memoryService(t *testing.T) *Service {
 }
 
 func TestBackendMintOnUnstablePath(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{GetTokenUnstableOnly: true})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{GetTokenUnstableOnly: true})
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -54,7 +55,7 @@ func TestBackendMintOnUnstablePath(t *testing.T) {
 }
 
 func TestBackendNoGetToken(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{NoGetToken: true})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{NoGetToken: true})
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -78,7 +79,7 @@ func TestBackendNoGetToken(t *testing.T) {
 // account another mxauth process added, a sign-in again done elsewhere after
 // the server ended the session, and a removal, from the shared account list.
 func TestBackendFollowsOtherProcesses(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	dir, secrets := t.TempDir(), keystore.NewMemoryBackend()
 	open := func() *Service {
 		st, err := keystore.Open(keystore.Options{Backend: secrets, Dir: dir})
@@ -92,7 +93,7 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 	defer cancel()
 	go running.Run(ctx)
 
-	stateOf := func() (matrix.State, bool) {
+	stateOf := func() (session.State, bool) {
 		for _, a := range running.Accounts() {
 			if a.UserID == alice {
 				return a.Status.State, true
@@ -100,7 +101,7 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 		}
 		return 0, false
 	}
-	waitState := func(what string, ok func(matrix.State, bool) bool) {
+	waitState := func(what string, ok func(session.State, bool) bool) {
 		t.Helper()
 		for deadline := time.Now().Add(3 * indexPoll); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			if ok(stateOf()) {
@@ -115,14 +116,14 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitState("added elsewhere", func(st matrix.State, held bool) bool { return held && st == matrix.StateActive })
+	waitState("added elsewhere", func(st session.State, held bool) bool { return held && st == session.StateActive })
 
 	// The server ends the session softly; the running app notices on its next call.
 	srv.SoftLogoutDevice(alice, first.DeviceID)
 	if _, err := running.Devices(ctx, alice); err == nil {
 		t.Fatal("devices after a soft logout should fail")
 	}
-	waitState("soft logout", func(st matrix.State, held bool) bool { return held && st == matrix.StateNeedsSignIn })
+	waitState("soft logout", func(st session.State, held bool) bool { return held && st == session.StateNeedsSignIn })
 
 	// Signing in again in the other process (same device) brings it back here.
 	again, err := other.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw), DeviceID: first.DeviceID})
@@ -132,7 +133,7 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 	if again.DeviceID != first.DeviceID {
 		t.Fatalf("sign-in again made device %s, want %s", again.DeviceID, first.DeviceID)
 	}
-	waitState("signed in again elsewhere", func(st matrix.State, held bool) bool { return held && st == matrix.StateActive })
+	waitState("signed in again elsewhere", func(st session.State, held bool) bool { return held && st == session.StateActive })
 	if _, err := running.Devices(ctx, alice); err != nil {
 		t.Fatalf("the running app should use the new tokens: %v", err)
 	}
@@ -140,5 +141,5 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 	if err := other.SignOut(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
-	waitState("removed elsewhere", func(_ matrix.State, held bool) bool { return !held })
+	waitState("removed elsewhere", func(_ session.State, held bool) bool { return !held })
 }

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 const listUsage = `Usage:
@@ -36,7 +36,7 @@ func runList(ctx context.Context, a *app, args []string) error {
 	// A keyring that cannot be read is worth an exit code, after the list.
 	var keyringErr error
 	for _, v := range views {
-		if v.Status.State == matrix.StateStoreProblem && keyringErr == nil {
+		if v.Status.State == session.StateStoreProblem && keyringErr == nil {
 			keyringErr = &codedError{exitKeyring, fmt.Errorf("%s", v.Status.Problem)}
 		}
 	}
@@ -68,7 +68,7 @@ func runList(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	for _, v := range views {
-		if expiryKind(v.Status) == "never" && (v.Status.State == matrix.StateNonExpiring || v.Status.State == matrix.StateActive) {
+		if expiryKind(v.Status) == "never" && (v.Status.State == session.StateNonExpiring || v.Status.State == session.StateActive) {
 			a.infof("%s: %s.", v.UserID, nonExpiringNote)
 		}
 	}

@@ -8,13 +8,13 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/keystore/keyringtest"
-	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 // TestHandoff signs a second device in with a login token, through the CLI only.
 func TestHandoff(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	first := newCLI(t)
 	first.login(srv, alice, pw)
 
@@ -51,7 +51,7 @@ func TestHandoff(t *testing.T) {
 
 // TestTokenRefreshesExpired: `token` hands out a working token after expiry.
 func TestTokenRefreshesExpired(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: 2 * time.Second})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 2 * time.Second})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	before := strings.TrimSpace(c.ok("", "token").stdout)
@@ -77,7 +77,7 @@ func TestTokenRefreshesExpired(t *testing.T) {
 }
 
 func TestExec(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	r := c.ok("", "exec", "--", "sh", "-c", `echo "$MATRIX_USER_ID"; echo "$MATRIX_HOMESERVER"; echo "$MATRIX_ACCESS_TOKEN"`)
@@ -92,7 +92,7 @@ func TestExec(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 
 	t.Run("usage", func(t *testing.T) {
@@ -136,7 +136,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("not supported", func(t *testing.T) {
 		c.t = t
-		srv2, bob, bobpw := homeserver(t, matrixtest.Options{NoGetToken: true})
+		srv2, bob, bobpw := startHomeserver(t, homeserver.Options{NoGetToken: true})
 		c2 := newCLI(t)
 		c2.login(srv2, bob, bobpw)
 		r := c2.expect(exitUnsupported, bobpw+"\n", "login-token", "--password-stdin")
@@ -147,7 +147,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		c.t = t
-		srv3, carol, carolpw := homeserver(t, matrixtest.Options{LoginTokenRateLimit: true})
+		srv3, carol, carolpw := startHomeserver(t, homeserver.Options{LoginTokenRateLimit: true})
 		c3 := newCLI(t)
 		c3.login(srv3, carol, carolpw)
 		c3.ok(carolpw+"\n", "login-token", "--password-stdin")
@@ -184,7 +184,7 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 func TestJSONOutputs(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	login := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", alice, "--password-stdin", "--json").stdout)
 	if login.UserID != alice || login.DeviceID == "" || login.Homeserver != srv.URL() || login.ExpiresAt == nil || !login.HasRefreshToken {
@@ -206,7 +206,7 @@ func TestJSONOutputs(t *testing.T) {
 
 // TestWrongPasswordLeavesNothing: one attempt, no prompt, no account.
 func TestWrongPasswordLeavesNothing(t *testing.T) {
-	srv, alice, _ := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, _ := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	r := c.run("wrong\nwrong again\n", "login", "--user", alice, "--password-stdin")
 	if r.code == 0 {
@@ -228,7 +228,7 @@ func TestWrongPasswordLeavesNothing(t *testing.T) {
 }
 
 func TestNonExpiringServer(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	const msg = "this server issues tokens that do not expire"
@@ -245,7 +245,7 @@ func TestNonExpiringServer(t *testing.T) {
 }
 
 func TestLogoutRemovesSecrets(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	if len(keyringItems(t, alice)) != 1 {
@@ -266,7 +266,7 @@ func TestLogoutRemovesSecrets(t *testing.T) {
 
 // TestLogoutAfterServerEnded: a session the server already ended is removed locally.
 func TestLogoutAfterServerEnded(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	list := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)
@@ -280,7 +280,7 @@ func TestLogoutAfterServerEnded(t *testing.T) {
 // TestDevicesDelete deletes another device, first with a wrong password.
 // The password is the first line of stdin; a wrong one is not retried.
 func TestDevicesDelete(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c, other := newCLI(t), newCLI(t)
 	c.login(srv, alice, pw)
 	other.login(srv, alice, pw)
@@ -312,7 +312,7 @@ func TestDevicesDelete(t *testing.T) {
 }
 
 func TestDoctor(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	r := c.ok("", "doctor")
@@ -331,7 +331,7 @@ func TestDoctor(t *testing.T) {
 // TestMissingTokensNeedSignIn: an index entry whose keyring item is gone is
 // shown as needing sign-in, and signing in again reuses its device.
 func TestMissingTokensNeedSignIn(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	before := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)
@@ -342,7 +342,7 @@ func TestMissingTokensNeedSignIn(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := st.DeleteTokens(ctx, matrix.AccountKey{UserID: alice, DeviceID: before[0].DeviceID}); err != nil {
+	if err := st.DeleteTokens(ctx, session.AccountKey{UserID: alice, DeviceID: before[0].DeviceID}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -367,7 +367,7 @@ func TestMissingTokensNeedSignIn(t *testing.T) {
 }
 
 func TestLoginTokenQR(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	r := c.ok(pw+"\n", "login-token", "--password-stdin", "--qr")
@@ -395,7 +395,7 @@ func TestLoginTokenQR(t *testing.T) {
 func TestLockedKeyring(t *testing.T) {
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	c.login(srv, alice, pw)
 	if err := k.Lock(); err != nil {
@@ -412,7 +412,7 @@ func TestLockedKeyring(t *testing.T) {
 // TestLogoutLocalWhenServerGone: with the homeserver unreachable, logout keeps
 // everything and fails; --local then removes the local copy without it.
 func TestLogoutLocalWhenServerGone(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	srv.Close()

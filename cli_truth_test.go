@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"mxauth/keystore/keyringtest"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // TestUnknownFlagMessage: a bad flag names the program once and points at the
@@ -35,7 +35,7 @@ func TestUnknownFlagMessage(t *testing.T) {
 func TestOneShotPromisesNoRetry(t *testing.T) {
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	c.login(srv, alice, pw)
 	promises := func(t *testing.T, what, text string) {
@@ -49,7 +49,7 @@ func TestOneShotPromisesNoRetry(t *testing.T) {
 
 	t.Run("refresh fails", func(t *testing.T) {
 		c.t = t
-		srv.InjectFault(matrixtest.Fault{PathPrefix: "/_matrix/client/v3/refresh", Status: 500, Body: `{"errcode":"M_UNKNOWN","error":"boom"}`})
+		srv.InjectFault(homeserver.Fault{PathPrefix: "/_matrix/client/v3/refresh", Status: 500, Body: `{"errcode":"M_UNKNOWN","error":"boom"}`})
 		r := c.expect(exitError, "", "refresh")
 		oneLineStderr(t, r)
 		promises(t, "refresh", r.stderr)
@@ -93,7 +93,7 @@ func TestOneShotPromisesNoRetry(t *testing.T) {
 // that is no homeserver, is an error (1) that says so, not "this server does
 // not offer password login" (5), which stays for a homeserver that lacks it.
 func TestNotAMatrixServer(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/.well-known/matrix/client" {
 			// Points at a path where no homeserver answers.
@@ -153,7 +153,7 @@ func TestNotAMatrixServer(t *testing.T) {
 	})
 	t.Run("a homeserver without password login", func(t *testing.T) {
 		c.t = t
-		oauth, bob, bobpw := homeserver(t, matrixtest.Options{OAuthOnly: true})
+		oauth, bob, bobpw := startHomeserver(t, homeserver.Options{OAuthOnly: true})
 		r := c.expect(exitUnsupported, bobpw+"\n", "login", "--password-stdin", "--user", bob, "--homeserver", oauth.URL())
 		oneLineStderr(t, r)
 		if !strings.Contains(r.stderr, "does not offer password login") {
@@ -165,7 +165,7 @@ func TestNotAMatrixServer(t *testing.T) {
 // TestDevicesDeleteMissing: deleting a device the account does not have says
 // so and deletes nothing, not even the IDs given alongside that do exist.
 func TestDevicesDeleteMissing(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c, other := newCLI(t), newCLI(t)
 	c.login(srv, alice, pw)
 	other.login(srv, alice, pw)

@@ -11,7 +11,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 	"mxauth/ui"
 )
 
@@ -97,7 +97,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	// The request log is never read here; a short one keeps a long-running demo small.
-	srv := matrixtest.NewOnListener(l, matrixtest.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
+	srv := homeserver.NewOnListener(l, homeserver.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
 	defer srv.Close()
 	info := &ui.DemoInfo{Homeserver: srv.URL()}
 	for _, name := range []string{"alice", "bob"} {

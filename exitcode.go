@@ -8,6 +8,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // Exit codes, documented in --help and docs/usage.md; scripts rely on them.
@@ -50,10 +51,10 @@ func signInErrorf(format string, args ...any) error {
 }
 
 // needsSignInErrorf is signInErrorf for an account whose session has ended.
-// It matches matrix.ErrNeedsSignIn, so the TUI can name its own key for it
+// It matches session.ErrNeedsSignIn, so the TUI can name its own key for it
 // instead of the command in the text.
 func needsSignInErrorf(format string, args ...any) error {
-	return &codedError{exitSignIn, alsoIs{fmt.Errorf(format, args...), matrix.ErrNeedsSignIn}}
+	return &codedError{exitSignIn, alsoIs{fmt.Errorf(format, args...), session.ErrNeedsSignIn}}
 }
 
 // alsoIs is an error that also matches target.
@@ -70,7 +71,7 @@ func unsupportedErrorf(format string, args ...any) error {
 
 // storeProblem reports whether err means the keyring itself is unusable.
 func storeProblem(err error) bool {
-	var sp matrix.StoreProblem
+	var sp session.StoreProblem
 	return errors.As(err, &sp) && sp.StoreUnavailable()
 }
 
@@ -91,18 +92,18 @@ func exitCode(err error) int {
 		return ce.code
 	case errors.Is(err, keystore.ErrLockTimeout):
 		return exitLockBusy
-	case storeProblem(err), errors.Is(err, matrix.ErrStoreUnavailable):
+	case storeProblem(err), errors.Is(err, session.ErrStoreUnavailable):
 		return exitKeyring
 	case matrix.IsLimitExceeded(err):
 		return exitRateLimited
-	case errors.Is(err, matrix.ErrLocked), matrix.IsUserLocked(err):
+	case errors.Is(err, session.ErrLocked), matrix.IsUserLocked(err):
 		// Locked by the server's administrators: signing in again cannot help.
 		return exitError
 	case discoveryFailed(err):
 		// No homeserver at that URL (or a wrong path) is the user's to fix,
 		// not a feature the server lacks.
 		return exitError
-	case errors.Is(err, matrix.ErrNoStoredTokens), errors.Is(err, matrix.ErrNeedsSignIn), errors.Is(err, matrix.ErrSignedOut),
+	case errors.Is(err, session.ErrNoStoredTokens), errors.Is(err, session.ErrNeedsSignIn), errors.Is(err, session.ErrSignedOut),
 		errors.Is(err, keystore.ErrUnknownAccount), matrix.IsUnknownToken(err), matrix.IsSoftLogout(err):
 		return exitSignIn
 	case matrix.IsUnsupported(err):

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"mxauth/keystore/keyringtest"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // TestFaultExecSignals sends each signal exec passes on to a running
@@ -24,7 +24,7 @@ import (
 // and exit with its status: 128+N when the signal ended it, the command's own
 // code when it handled the signal.
 func TestFaultExecSignals(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	signals := []struct {
@@ -115,7 +115,7 @@ func TestFaultExecCtrlCOnce(t *testing.T) {
 		}
 		t.Skip("tmux not installed (set MXAUTH_E2E_TMUX=1 to require it)")
 	}
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 

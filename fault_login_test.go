@@ -13,7 +13,7 @@ import (
 
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // crashEnv makes the binary kill itself (as kill -9 would) at a named step.
@@ -21,7 +21,7 @@ func crashEnv(step string) string { return crashEnvName + "=" + step }
 
 // heldToken signs alice in and returns the access token mxauth hands out and
 // the device it is on.
-func heldToken(t *testing.T, c *cli, srv *matrixtest.Server, alice, pw string) (token, device string) {
+func heldToken(t *testing.T, c *cli, srv *homeserver.Server, alice, pw string) (token, device string) {
 	t.Helper()
 	c.login(srv, alice, pw)
 	token = strings.TrimSpace(c.ok("", "token").stdout)
@@ -30,7 +30,7 @@ func heldToken(t *testing.T, c *cli, srv *matrixtest.Server, alice, pw string) (
 
 // tokenStillWorks checks that `token` hands out a token the server accepts,
 // for the expected device.
-func tokenStillWorks(t *testing.T, c *cli, srv *matrixtest.Server, device string) string {
+func tokenStillWorks(t *testing.T, c *cli, srv *homeserver.Server, device string) string {
 	t.Helper()
 	tok := strings.TrimSpace(c.ok("", "token").stdout)
 	if who := whoami(t, srv.URL(), tok); who.DeviceID != device {
@@ -43,7 +43,7 @@ func tokenStillWorks(t *testing.T, c *cli, srv *matrixtest.Server, device string
 // keyring cannot be used stops before the server is asked, so the tokens the
 // account holds stay valid (the server would otherwise have replaced them).
 func TestFaultReloginWithoutKeyringKeepsSession(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	before, device := heldToken(t, c, srv, alice, pw)
 
@@ -69,7 +69,7 @@ func TestFaultReloginWithoutKeyringKeepsSession(t *testing.T) {
 func TestFaultReloginLockedKeyringKeepsSession(t *testing.T) {
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	_, device := heldToken(t, c, srv, alice, pw)
 	if err := k.Lock(); err != nil {
@@ -92,13 +92,13 @@ func TestFaultReloginLockedKeyringKeepsSession(t *testing.T) {
 func TestFaultReloginSaveFailsAfterServer(t *testing.T) {
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	before, device := heldToken(t, c, srv, alice, pw)
 
 	// The server handles the sign-in at once and answers 3 s later; the
 	// keyring is locked in between.
-	srv.InjectFault(matrixtest.Fault{PathPrefix: "/_matrix/client/v3/login", Delay: 3 * time.Second})
+	srv.InjectFault(homeserver.Fault{PathPrefix: "/_matrix/client/v3/login", Delay: 3 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := c.command(ctx, pw+"\n", "login", "--user", alice, "--password-stdin")
@@ -154,7 +154,7 @@ func TestFaultReloginSaveFailsAfterServer(t *testing.T) {
 func TestFaultCrashAfterSaveBeforeIndex(t *testing.T) {
 	for _, next := range [][]string{{"list"}, {"token"}, {"doctor"}} {
 		t.Run(next[0], func(t *testing.T) {
-			srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+			srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 			c := newCLI(t)
 			crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(crashAfterLoginSave)}}
 			r := crash.run(pw+"\n", "login", "--user", alice, "--password-stdin")
@@ -195,7 +195,7 @@ func TestFaultCrashAfterSaveBeforeIndex(t *testing.T) {
 // held (a new device) killed after the save: the held session keeps working
 // and the new device is signed out again by the next command.
 func TestFaultCrashAfterSaveOnNewDevice(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	_, device := heldToken(t, c, srv, alice, pw)
 	lt := decodeJSON[loginTokenJSON](t, c.ok(pw+"\n", "login-token", "--password-stdin", "--json").stdout)
@@ -219,7 +219,7 @@ func TestFaultCrashAfterSaveOnNewDevice(t *testing.T) {
 // TestFaultCrashSameDeviceRelogin: a sign-in again on the held device killed
 // after the save: the new tokens are the account's, nothing to clean.
 func TestFaultCrashSameDeviceRelogin(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	before, device := heldToken(t, c, srv, alice, pw)
 	crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(crashAfterLoginSave)}}
@@ -238,7 +238,7 @@ func TestFaultCrashSameDeviceRelogin(t *testing.T) {
 // end with one device and one keyring item, and every process says which
 // device it signed in, truly.
 func TestFaultConcurrentFirstLogins(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	const n = 4
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -284,7 +284,7 @@ func TestFaultConcurrentFirstLogins(t *testing.T) {
 }
 
 // tokenAccepted asks the server whether an access token is still valid.
-func tokenAccepted(srv *matrixtest.Server, token string) bool {
+func tokenAccepted(srv *homeserver.Server, token string) bool {
 	c, err := matrix.NewClient(srv.URL())
 	if err != nil {
 		return false
@@ -311,13 +311,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // sign-in is not deleted while the server cannot sign it out; the next
 // command after the server is back does both.
 func TestFaultCrashRepairWaitsForServer(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(crashAfterLoginSave)}}
 	if r := crash.run(pw+"\n", "login", "--user", alice, "--password-stdin"); r.code != -1 {
 		t.Fatalf("the sign-in was not killed: %s", r)
 	}
-	srv.InjectFault(matrixtest.Fault{PathPrefix: "/_matrix/client/v3/logout", Status: 502, Body: `{"errcode":"M_UNKNOWN","error":"bad gateway"}`})
+	srv.InjectFault(homeserver.Fault{PathPrefix: "/_matrix/client/v3/logout", Status: 502, Body: `{"errcode":"M_UNKNOWN","error":"bad gateway"}`})
 	r := c.ok("", "list")
 	if !strings.Contains(r.stderr, "trying again next time") {
 		t.Fatalf("list should say the sign-out must wait: %s", r)

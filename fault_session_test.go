@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // TestFaultSessionEndedByServer: once a refresh learned that the server ended
@@ -19,18 +19,18 @@ import (
 func TestFaultSessionEndedByServer(t *testing.T) {
 	cases := []struct {
 		name      string
-		end       func(srv *matrixtest.Server, user, device string)
+		end       func(srv *homeserver.Server, user, device string)
 		state     string // list --json
 		shown     string // list
 		reason    string // in token's error
 		sameAgain bool   // the next sign-in keeps the device
 	}{
-		{"soft logout", (*matrixtest.Server).SoftLogoutDevice, "sign-in-needed", "sign in again", "no longer accepts", true},
-		{"device deleted", (*matrixtest.Server).HardLogoutDevice, "signed-out", "signed out", "sign in again", false},
+		{"soft logout", (*homeserver.Server).SoftLogoutDevice, "sign-in-needed", "sign in again", "no longer accepts", true},
+		{"device deleted", (*homeserver.Server).HardLogoutDevice, "signed-out", "signed out", "sign in again", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+			srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 			c := newCLI(t)
 			c.login(srv, alice, pw)
 			device := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)[0].DeviceID
@@ -101,7 +101,7 @@ func TestFaultTokenRefreshRace(t *testing.T) {
 		// like a script that makes a few calls with it.
 		heldFor = 2 * time.Second
 	)
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: 5 * time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 5 * time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	client, err := matrix.NewClient(srv.URL())
@@ -208,7 +208,7 @@ func TestFaultTokenRefreshRace(t *testing.T) {
 // refresh, so they take its tokens instead of redeeming again: on a server
 // like Synapse the second redemption after a token was issued ends it.
 func TestFaultRefreshTwiceKeepsPrintedToken(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: 5 * time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 5 * time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	c.ok("", "refresh")

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"mxauth/keystore/keyringtest"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // needTmux skips (or, with MXAUTH_E2E_TMUX=1, fails) without tmux.
@@ -49,7 +49,7 @@ func TestFaultTUIKeyringLocked(t *testing.T) {
 	needKeyring(t)
 	needTmux(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	c.login(srv, alice, pw)
 	if err := k.Lock(); err != nil {

@@ -20,7 +20,8 @@ import (
 	"mxauth/keystore"
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 // holdLockEnv makes the test binary a lock holder: it takes an exclusive flock
@@ -98,7 +99,7 @@ func pauseKeyring(t *testing.T, k *keyringtest.Keyring) (resume func()) {
 }
 
 // loginUsers adds n users to srv and signs each in through the CLI.
-func loginUsers(t *testing.T, c *cli, srv *matrixtest.Server, n int) []string {
+func loginUsers(t *testing.T, c *cli, srv *homeserver.Server, n int) []string {
 	t.Helper()
 	var users []string
 	for i := range n {
@@ -116,7 +117,7 @@ func loginUsers(t *testing.T, c *cli, srv *matrixtest.Server, n int) []string {
 func TestFaultHungKeyringList(t *testing.T) {
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Hour})
 	t.Cleanup(srv.Close)
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	users := loginUsers(t, c, srv, 12)
@@ -134,7 +135,7 @@ func TestFaultHungKeyringList(t *testing.T) {
 		t.Fatalf("listed %d accounts, want %d: %s", len(got), len(users), r)
 	}
 	for _, a := range got {
-		if a.State != stateName(matrix.Status{State: matrix.StateStoreProblem}) {
+		if a.State != stateName(session.Status{State: session.StateStoreProblem}) {
 			t.Errorf("%s: state %q, want a keyring problem", a.UserID, a.State)
 		}
 	}
@@ -162,7 +163,7 @@ func TestFaultHungKeyringTUIFirstFrame(t *testing.T) {
 	needTmux(t)
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Hour})
 	t.Cleanup(srv.Close)
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	users := loginUsers(t, c, srv, 3)
@@ -194,7 +195,7 @@ func TestFaultHungKeyringTUIFirstFrame(t *testing.T) {
 // lock costs token and exec little while the stored access token is still
 // valid, and otherwise ends in exit code 7 with its own message.
 func TestFaultLockHeldByStoppedProcess(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	st, err := keystore.Open(keystore.Options{Dir: c.dir})
@@ -261,7 +262,7 @@ func TestFaultLockHeldByStoppedProcess(t *testing.T) {
 // spinner turns); the sign-out finishes once the lock is free.
 func TestFaultIndexLockKeepsTUIResponsive(t *testing.T) {
 	needTmux(t)
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 

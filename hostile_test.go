@@ -24,7 +24,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 	"mxauth/ui"
 )
 
@@ -292,11 +292,11 @@ func cutBody(body string) http.HandlerFunc {
 	}
 }
 
-// hostileEnv is one config dir holding a good account (alice on matrixtest)
+// hostileEnv is one config dir holding a good account (alice on the test homeserver)
 // and an account on the hostile server (mallory), both signed in.
 type hostileEnv struct {
 	c       *cli
-	good    *matrixtest.Server
+	good    *homeserver.Server
 	alice   string
 	h       *hostileServer
 	malAcc  string // mallory's access token as stored
@@ -305,7 +305,7 @@ type hostileEnv struct {
 
 func setupHostile(t *testing.T) *hostileEnv {
 	t.Helper()
-	good, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	good, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(good, alice, pw)
 	h := newHostile(t)

@@ -14,8 +14,8 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/keystore/keyringtest"
-	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 // keyringItems lists the usernames of mxauth's Secret Service items for user.
@@ -48,7 +48,7 @@ func keyringItems(t *testing.T, user string) []string {
 // may appear in any of them. gnome-keyring's own keyring files are read too:
 // it encrypts them, so the plain values must not show there either.
 func TestNoSecretsInFiles(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 
@@ -70,7 +70,7 @@ func TestNoSecretsInFiles(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ts, err := st.LoadTokens(ctx, matrix.AccountKey{UserID: acct.UserID, DeviceID: acct.DeviceID})
+	ts, err := st.LoadTokens(ctx, session.AccountKey{UserID: acct.UserID, DeviceID: acct.DeviceID})
 	if err != nil {
 		t.Fatal(err)
 	}

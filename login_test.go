@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 	"mxauth/ui"
 )
 
 // TestLoginBareNameReusesDevice: a bare user name with --homeserver finds the
 // account already held there and signs in again on its device.
 func TestLoginBareNameReusesDevice(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	first := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", "alice", "--homeserver", srv.URL(), "--password-stdin", "--json").stdout)
 	again := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", "ALICE", "--homeserver", srv.URL(), "--password-stdin", "--json").stdout)
@@ -32,7 +32,7 @@ func TestLoginBareNameReusesDevice(t *testing.T) {
 // app (a user name and a homeserver URL) signs a held account in again on its
 // device too.
 func TestBackendBareNameReusesDevice(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -54,7 +54,7 @@ func TestBackendBareNameReusesDevice(t *testing.T) {
 // account in on a new device; the device it replaces is signed out on the
 // server and its keyring item deleted, so nothing is left that nobody holds.
 func TestLoginTokenOnHeldAccountSignsOutOldDevice(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	old := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)[0].DeviceID

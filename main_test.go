@@ -15,7 +15,7 @@ import (
 
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // The end-to-end tests run the real binary against a private, real Secret
@@ -144,10 +144,10 @@ func (c *cli) expect(code int, stdin string, args ...string) result {
 	return r
 }
 
-// homeserver starts a test homeserver with alice (and her password).
-func homeserver(t *testing.T, opt matrixtest.Options) (srv *matrixtest.Server, alice, password string) {
+// startHomeserver starts a test homeserver with alice (and her password).
+func startHomeserver(t *testing.T, opt homeserver.Options) (srv *homeserver.Server, alice, password string) {
 	t.Helper()
-	srv = matrixtest.New(opt)
+	srv = homeserver.New(opt)
 	t.Cleanup(srv.Close)
 	password = "correct horse " + t.Name()
 	alice = srv.AddUser("alice", password)
@@ -155,7 +155,7 @@ func homeserver(t *testing.T, opt matrixtest.Options) (srv *matrixtest.Server, a
 }
 
 // login signs alice in through the CLI.
-func (c *cli) login(srv *matrixtest.Server, user, password string) {
+func (c *cli) login(srv *homeserver.Server, user, password string) {
 	c.t.Helper()
 	c.ok(password+"\n", "login", "--user", user, "--password-stdin")
 }

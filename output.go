@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 	"mxauth/ui"
 )
 
@@ -68,17 +69,17 @@ func accountJSONFrom(v ui.AccountView, now time.Time) accountJSON {
 }
 
 // stateName is the machine-friendly state ("active", "sign-in-needed", ...).
-func stateName(st matrix.Status) string {
+func stateName(st session.Status) string {
 	switch st.State {
-	case matrix.StateActive, matrix.StateRefreshing, matrix.StateRetrying, matrix.StateExpiring:
+	case session.StateActive, session.StateRefreshing, session.StateRetrying, session.StateExpiring:
 		return st.State.String()
-	case matrix.StateNeedsSignIn:
+	case session.StateNeedsSignIn:
 		return "sign-in-needed"
-	case matrix.StateSignedOut:
+	case session.StateSignedOut:
 		return "signed-out"
-	case matrix.StateStoreProblem:
+	case session.StateStoreProblem:
 		return "keyring-problem"
-	case matrix.StateNonExpiring:
+	case session.StateNonExpiring:
 		return "non-expiring"
 	}
 	return st.State.String()
@@ -87,26 +88,26 @@ func stateName(st matrix.Status) string {
 // expiryKind says what is known about the access token's expiry: "known"
 // (expires_at holds it), "never" (the token does not expire), "unknown" (the
 // keyring could not be read) or "none" (there is no session: sign in again).
-func expiryKind(st matrix.Status) string {
+func expiryKind(st session.Status) string {
 	switch {
 	case st.TokensUnknown:
 		return "unknown"
 	case !st.ExpiresAt.IsZero():
 		return "known"
-	case st.State == matrix.StateNeedsSignIn || st.State == matrix.StateSignedOut:
+	case st.State == session.StateNeedsSignIn || st.State == session.StateSignedOut:
 		return "none"
 	}
 	return "never"
 }
 
 // expiryText is the human expiry column: "in 4m12s (15:04:05)".
-func expiryText(st matrix.Status, now time.Time) string {
+func expiryText(st session.Status, now time.Time) string {
 	if st.TokensUnknown {
 		return "unknown"
 	}
 	if st.ExpiresAt.IsZero() {
 		switch st.State {
-		case matrix.StateNeedsSignIn, matrix.StateSignedOut, matrix.StateStoreProblem:
+		case session.StateNeedsSignIn, session.StateSignedOut, session.StateStoreProblem:
 			return "-"
 		}
 		return "never"

@@ -10,7 +10,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 	"mxauth/ui"
 )
 
@@ -19,7 +19,7 @@ import (
 // (an extra /versions, a refresh nobody asked for) fails the test.
 
 // endpoints lists the log as "METHOD /path" in order.
-func endpoints(reqs []matrixtest.LoggedRequest) []string {
+func endpoints(reqs []homeserver.LoggedRequest) []string {
 	out := make([]string, 0, len(reqs))
 	for _, r := range reqs {
 		out = append(out, r.Method+" "+r.Path)
@@ -28,7 +28,7 @@ func endpoints(reqs []matrixtest.LoggedRequest) []string {
 }
 
 // countRequests runs one command and returns the requests the server saw.
-func countRequests(t *testing.T, srv *matrixtest.Server, c *cli, stdin string, args ...string) []string {
+func countRequests(t *testing.T, srv *homeserver.Server, c *cli, stdin string, args ...string) []string {
 	t.Helper()
 	srv.ResetLog()
 	c.ok(stdin, args...)
@@ -46,7 +46,7 @@ func expectRequests(t *testing.T, what string, got []string, want ...string) {
 }
 
 func TestRequestsPerOperation(t *testing.T) {
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 
 	got := countRequests(t, srv, c, pw+"\n", "login", "--user", alice, "--password-stdin")
@@ -76,7 +76,7 @@ func TestRequestsPerOperation(t *testing.T) {
 
 	// Without the stable get_token, the advertised unstable path is looked up
 	// once the stable one is found missing.
-	old, bob, bobPW := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour, GetTokenUnstableOnly: true})
+	old, bob, bobPW := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour, GetTokenUnstableOnly: true})
 	oc := newCLI(t)
 	oc.login(old, bob, bobPW)
 	got = countRequests(t, old, oc, bobPW+"\n", "login-token", "--password-stdin")
@@ -104,7 +104,7 @@ func TestRequestsIdle(t *testing.T) {
 		}
 		idle = time.Duration(n) * time.Second
 	}
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Hour})
 	t.Cleanup(srv.Close)
 	users := map[string]string{}
 	for _, name := range []string{"alice", "bob", "carol"} {

@@ -14,7 +14,7 @@ import (
 
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // tmuxTerm drives the real binary in a real terminal: a tmux server of its own.
@@ -287,7 +287,7 @@ func TestTmuxLoginTokenWaitsOutRateLimit(t *testing.T) {
 	}
 	c := newCLI(t)
 	var ahead atomic.Int64 // how far the server's clock runs ahead of ours
-	srv := matrixtest.New(matrixtest.Options{
+	srv := homeserver.New(homeserver.Options{
 		AccessTokenLifetime: time.Hour,
 		LoginTokenRateLimit: true,
 		Now:                 func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) },
@@ -365,7 +365,7 @@ func qrRows(screen string) []string {
 // terminal, so a code that scans in one scans in the other.
 func TestTmuxQRSameInAppAndCLI(t *testing.T) {
 	needTmux(t)
-	srv, alice, pw := homeserver(t, matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 

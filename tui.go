@@ -9,7 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"mxauth/keystore"
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 	"mxauth/ui"
 )
 
@@ -21,7 +21,7 @@ its token's expiry, refreshed in the background while it runs.`
 
 // keyringCheck names an item that never exists: reading it answers "not
 // found" from a working keyring and an error from an unusable one.
-var keyringCheck = matrix.AccountKey{UserID: "@keyring-check:mxauth.invalid", DeviceID: "CHECK"}
+var keyringCheck = session.AccountKey{UserID: "@keyring-check:mxauth.invalid", DeviceID: "CHECK"}
 
 // runTUI opens the keyring-backed store and runs the full-screen program.
 func runTUI(ctx context.Context, a *app, args []string) error {

@@ -11,6 +11,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 func TestParseFlagsAnywhere(t *testing.T) {
@@ -38,23 +39,23 @@ func TestExitCodeMapping(t *testing.T) {
 		{nil, exitOK},
 		{errors.New("boom"), exitError},
 		{usageErrorf("bad"), exitUsage},
-		{fmt.Errorf("wrapped: %w", matrix.ErrNoStoredTokens), exitSignIn},
-		{&matrix.SessionError{State: matrix.StateNeedsSignIn, Reason: "sign in again"}, exitSignIn},
-		{&matrix.SessionError{State: matrix.StateStoreProblem, Reason: "keyring"}, exitKeyring},
+		{fmt.Errorf("wrapped: %w", session.ErrNoStoredTokens), exitSignIn},
+		{&session.SessionError{State: session.StateNeedsSignIn, Reason: "sign in again"}, exitSignIn},
+		{&session.SessionError{State: session.StateStoreProblem, Reason: "keyring"}, exitKeyring},
 		{&matrix.Error{Status: 404, ErrCode: "M_UNRECOGNIZED"}, exitUnsupported},
 		{&matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 42 * time.Second}, exitRateLimited},
 		// A busy lock ends a refresh in the keyring-problem state, but is not one.
-		{&matrix.SessionError{State: matrix.StateStoreProblem, Err: &keystore.LockBusyError{Waited: time.Second}}, exitLockBusy},
+		{&session.SessionError{State: session.StateStoreProblem, Err: &keystore.LockBusyError{Waited: time.Second}}, exitLockBusy},
 		{&keystore.LockBusyError{Path: "accounts.lock", Waited: time.Second}, exitLockBusy},
-		{&matrix.SessionError{State: matrix.StateLocked, Err: &matrix.Error{Status: 401, ErrCode: "M_USER_LOCKED", SoftLogout: true}}, exitError},
+		{&session.SessionError{State: session.StateLocked, Err: &matrix.Error{Status: 401, ErrCode: "M_USER_LOCKED", SoftLogout: true}}, exitError},
 		{&matrix.DiscoveryError{Outcome: matrix.DiscoveryFailError, Err: &matrix.Error{Status: 404}}, exitError},
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
 	}
-	busy := &matrix.SessionError{Account: matrix.AccountKey{UserID: "@a:x"}, State: matrix.StateStoreProblem, Reason: "keyring error (...)",
-		Err: &keystore.LockBusyError{Account: matrix.AccountKey{UserID: "@a:x"}, Path: "x.lock", Waited: 30 * time.Second}}
+	busy := &session.SessionError{Account: session.AccountKey{UserID: "@a:x"}, State: session.StateStoreProblem, Reason: "keyring error (...)",
+		Err: &keystore.LockBusyError{Account: session.AccountKey{UserID: "@a:x"}, Path: "x.lock", Waited: 30 * time.Second}}
 	if msg := errorMessage(busy); !strings.HasPrefix(msg, "another mxauth process holds the lock of @a:x (waited 30s") {
 		t.Errorf("lock message %q", msg)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // TestChildProcess is the body of re-executed test binaries; other tests start
@@ -36,8 +37,8 @@ func TestChildProcess(t *testing.T) {
 	}
 }
 
-func childAccount() matrix.AccountKey {
-	return matrix.AccountKey{UserID: os.Getenv("MXKS_USER"), DeviceID: os.Getenv("MXKS_DEVICE")}
+func childAccount() session.AccountKey {
+	return session.AccountKey{UserID: os.Getenv("MXKS_USER"), DeviceID: os.Getenv("MXKS_DEVICE")}
 }
 
 func childDir(t *testing.T) string {
@@ -77,7 +78,7 @@ func childProbe(t *testing.T) {
 			r.Kind = k.String()
 			r.Message = err.Error()
 			r.StoreUnavailable = isStoreProblem(err)
-			r.NoStoredTokens = errors.Is(err, matrix.ErrNoStoredTokens)
+			r.NoStoredTokens = errors.Is(err, session.ErrNoStoredTokens)
 		}
 		report(r)
 	}
@@ -99,7 +100,7 @@ func childCounter(t *testing.T) {
 }
 
 // incrementConcurrently runs g goroutines each doing n locked read-modify-writes.
-func incrementConcurrently(s *Store, acct matrix.AccountKey, g, n int, tag string) error {
+func incrementConcurrently(s *Store, acct session.AccountKey, g, n int, tag string) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, g)
 	for i := range g {
@@ -121,7 +122,7 @@ func incrementConcurrently(s *Store, acct matrix.AccountKey, g, n int, tag strin
 
 // increment adds one to the counter kept in the access token, under the
 // account lock: without the lock, concurrent writers lose increments.
-func increment(s *Store, acct matrix.AccountKey, writer string) error {
+func increment(s *Store, acct session.AccountKey, writer string) error {
 	ctx := context.Background()
 	unlock, err := s.LockAccount(ctx, acct)
 	if err != nil {

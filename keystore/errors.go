@@ -9,6 +9,7 @@ import (
 	"github.com/zalando/go-keyring"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // Kind sorts keyring failures by what the user can do about them.
@@ -56,8 +57,8 @@ var ErrItemNotFound = keyring.ErrNotFound
 
 // ErrLockTimeout is matched by the error of LockAccount, and of index updates,
 // when another holder kept the lock past the wait (see LockBusyError). It is
-// matrix.ErrLockBusy, so the session engine can tell it from a keyring problem.
-var ErrLockTimeout = matrix.ErrLockBusy
+// session.ErrLockBusy, so the session engine can tell it from a keyring problem.
+var ErrLockTimeout = session.ErrLockBusy
 
 // Error is a keystore failure. Its text says what happened and what to do; it
 // never holds a secret (causes that might echo stored data are dropped).
@@ -66,10 +67,10 @@ type Error struct {
 	Op   string // "load tokens", "save tokens", "read the account index", ...
 	Err  error  // the cause, when there is one worth keeping
 
-	Account  matrix.AccountKey // zero when the failure is not about one account
-	Backend  string            // Backend.Name(), for the message
-	Path     string            // the file concerned, for index and lock failures
-	Deadline time.Duration     // the deadline that passed, for KindTimeout
+	Account  session.AccountKey // zero when the failure is not about one account
+	Backend  string             // Backend.Name(), for the message
+	Path     string             // the file concerned, for index and lock failures
+	Deadline time.Duration      // the deadline that passed, for KindTimeout
 }
 
 func (e *Error) Error() string {
@@ -166,13 +167,13 @@ func (e *Error) advice() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, matrix.ErrNoStoredTokens) hold for a missing item.
+// Is makes errors.Is(err, session.ErrNoStoredTokens) hold for a missing item.
 func (e *Error) Is(target error) bool {
-	return target == matrix.ErrNoStoredTokens && e.Kind == KindNotFound
+	return target == session.ErrNoStoredTokens && e.Kind == KindNotFound
 }
 
 // StoreUnavailable reports a keyring that cannot be used right now, as opposed to
-// a missing or bad item (matrix.StoreProblem).
+// a missing or bad item (session.StoreProblem).
 func (e *Error) StoreUnavailable() bool {
 	switch e.Kind {
 	case KindUnavailable, KindLocked, KindTimeout:
@@ -182,16 +183,16 @@ func (e *Error) StoreUnavailable() bool {
 }
 
 // KeyringIssue says what is wrong with the keyring, for the interface's advice.
-func (e *Error) KeyringIssue() matrix.KeyringIssue {
+func (e *Error) KeyringIssue() session.KeyringIssue {
 	switch e.Kind {
 	case KindLocked:
-		return matrix.KeyringLocked
+		return session.KeyringLocked
 	case KindUnavailable:
-		return matrix.KeyringUnavailable
+		return session.KeyringUnavailable
 	case KindTimeout:
-		return matrix.KeyringNoAnswer
+		return session.KeyringNoAnswer
 	}
-	return matrix.KeyringFailed
+	return session.KeyringFailed
 }
 
 // KindOf returns the Kind of a keystore error in err's chain.

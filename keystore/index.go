@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 const (
@@ -37,8 +38,8 @@ type Account struct {
 }
 
 // Key is the account's keyring identity.
-func (a Account) Key() matrix.AccountKey {
-	return matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+func (a Account) Key() session.AccountKey {
+	return session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
 }
 
 // PendingRemoval marks a keyring item being deleted. It is written before the
@@ -63,8 +64,8 @@ type PendingRemoval struct {
 	InsecureHTTP bool `json:"insecure_http,omitempty"`
 }
 
-func (p PendingRemoval) key() matrix.AccountKey {
-	return matrix.AccountKey{UserID: p.UserID, DeviceID: p.DeviceID}
+func (p PendingRemoval) key() session.AccountKey {
+	return session.AccountKey{UserID: p.UserID, DeviceID: p.DeviceID}
 }
 
 // indexFile is accounts.json.
@@ -88,7 +89,7 @@ func (x *indexFile) addPending(p PendingRemoval) {
 	x.PendingRemovals = append(x.PendingRemovals, p)
 }
 
-func (x *indexFile) dropPending(k matrix.AccountKey) {
+func (x *indexFile) dropPending(k session.AccountKey) {
 	x.PendingRemovals = slices.DeleteFunc(x.PendingRemovals, func(p PendingRemoval) bool { return p.key() == k })
 }
 
@@ -386,7 +387,7 @@ func (s *Store) RemoveAccount(ctx context.Context, userID string) error {
 
 // removeAccount drops the entry for k (only if it still has that device) and
 // a default pointing at it.
-func (x *indexFile) removeAccount(k matrix.AccountKey) {
+func (x *indexFile) removeAccount(k session.AccountKey) {
 	x.Accounts = slices.DeleteFunc(x.Accounts, func(a Account) bool { return a.Key() == k })
 	if x.Default == k.UserID && x.find(k.UserID) < 0 {
 		x.Default = ""
@@ -409,7 +410,7 @@ func (s *Store) BeginLogin(userID, deviceID, homeserver string, insecureHTTP boo
 
 // AbandonLogin drops a sign-in's marker after the sign-in undid itself (its
 // item deleted, its device signed out).
-func (s *Store) AbandonLogin(acct matrix.AccountKey) error {
+func (s *Store) AbandonLogin(acct session.AccountKey) error {
 	return s.update(func(x *indexFile) error {
 		for _, p := range x.PendingRemovals {
 			if p.key() == acct && p.Login {
@@ -615,6 +616,6 @@ func (s *Store) endSession(ctx context.Context, p PendingRemoval, logout Logout)
 }
 
 func isStoreProblem(err error) bool {
-	var p matrix.StoreProblem
+	var p session.StoreProblem
 	return errors.As(err, &p) && p.StoreUnavailable()
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 func acctFor(user, device string) Account {
@@ -304,7 +304,7 @@ func TestRepairReplacedDevice(t *testing.T) {
 	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "old device OLD") {
 		t.Fatalf("notes %q, err %v", notes, err)
 	}
-	if _, err := s.LoadTokens(ctx, old.Key()); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := s.LoadTokens(ctx, old.Key()); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Errorf("old item kept: %v", err)
 	}
 	if _, err := s.LoadTokens(ctx, neu.Key()); err != nil {
@@ -353,7 +353,7 @@ func TestRepairRemovalStoppedBeforeDelete(t *testing.T) {
 	if _, ok := s2.Account(a.UserID); ok || len(s2.PendingRemovals()) != 0 {
 		t.Errorf("after repair: account still listed or marker kept")
 	}
-	if _, err := s2.LoadTokens(ctx, a.Key()); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := s2.LoadTokens(ctx, a.Key()); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Errorf("item survived: %v", err)
 	}
 	if notes, _ := s2.Repair(ctx); len(notes) != 0 {
@@ -495,7 +495,7 @@ func TestLockAccountBetweenStores(t *testing.T) {
 		t.Errorf("gave up after %s, lock timeout 200ms", d)
 	}
 	// Other accounts are not blocked.
-	u2, err := b.LockAccount(ctx, matrix.AccountKey{UserID: "@other:example.org", DeviceID: "X"})
+	u2, err := b.LockAccount(ctx, session.AccountKey{UserID: "@other:example.org", DeviceID: "X"})
 	if err != nil {
 		t.Fatalf("other account: %v", err)
 	}

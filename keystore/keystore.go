@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // Service is the keyring service name of every item mxauth writes.
@@ -38,7 +39,7 @@ type Options struct {
 	LockTimeout time.Duration // LockAccount's wait; DefaultLockTimeout when zero
 }
 
-// Store is the account index plus the keyring. It implements matrix.TokenStore.
+// Store is the account index plus the keyring. It implements session.TokenStore.
 // Safe for concurrent use.
 type Store struct {
 	backend     Backend
@@ -63,7 +64,7 @@ type Store struct {
 	acctLocks map[string]chan struct{}
 }
 
-var _ matrix.TokenStore = (*Store)(nil)
+var _ session.TokenStore = (*Store)(nil)
 
 // Open reads the index (a missing file is an empty index). An index it cannot
 // parse is an error naming the path, and the file is left as it is.
@@ -131,11 +132,11 @@ func (s *Store) IndexPath() string { return filepath.Join(s.dir, indexName) }
 func (s *Store) Deadline() time.Duration { return s.deadline }
 
 // itemKey is the keyring key of an account's item.
-func itemKey(acct matrix.AccountKey) string { return acct.UserID + "|" + acct.DeviceID }
+func itemKey(acct session.AccountKey) string { return acct.UserID + "|" + acct.DeviceID }
 
 // LoadTokens reads the account's item. A missing item matches
-// matrix.ErrNoStoredTokens; a keyring that cannot answer is a matrix.StoreProblem.
-func (s *Store) LoadTokens(ctx context.Context, acct matrix.AccountKey) (matrix.TokenSet, error) {
+// session.ErrNoStoredTokens; a keyring that cannot answer is a session.StoreProblem.
+func (s *Store) LoadTokens(ctx context.Context, acct session.AccountKey) (matrix.TokenSet, error) {
 	const op = "load tokens"
 	var raw string
 	err := s.call(ctx, op, acct, func(b Backend) error {
@@ -149,7 +150,7 @@ func (s *Store) LoadTokens(ctx context.Context, acct matrix.AccountKey) (matrix.
 	return s.decode(op, acct, raw)
 }
 
-func (s *Store) decode(op string, acct matrix.AccountKey, raw string) (matrix.TokenSet, error) {
+func (s *Store) decode(op string, acct session.AccountKey, raw string) (matrix.TokenSet, error) {
 	var t matrix.TokenSet
 	// The JSON decoder's messages quote input, so its error is not kept.
 	if err := json.Unmarshal([]byte(raw), &t); err != nil || t.AccessToken.IsZero() {
@@ -160,7 +161,7 @@ func (s *Store) decode(op string, acct matrix.AccountKey, raw string) (matrix.To
 
 // SaveTokens writes the account's tokens and deadlines as one item, replacing
 // any earlier one.
-func (s *Store) SaveTokens(ctx context.Context, acct matrix.AccountKey, t matrix.TokenSet) error {
+func (s *Store) SaveTokens(ctx context.Context, acct session.AccountKey, t matrix.TokenSet) error {
 	const op = "save tokens"
 	if acct.UserID == "" || acct.DeviceID == "" {
 		return fmt.Errorf("keystore: %s: the account needs a user ID and a device ID", op)
@@ -178,7 +179,7 @@ func (s *Store) SaveTokens(ctx context.Context, acct matrix.AccountKey, t matrix
 }
 
 // DeleteTokens removes the account's item; an item already gone is not an error.
-func (s *Store) DeleteTokens(ctx context.Context, acct matrix.AccountKey) error {
+func (s *Store) DeleteTokens(ctx context.Context, acct session.AccountKey) error {
 	err := s.deleteItem(ctx, "delete tokens", acct)
 	if k, _ := KindOf(err); k == KindNotFound {
 		return nil
@@ -186,7 +187,7 @@ func (s *Store) DeleteTokens(ctx context.Context, acct matrix.AccountKey) error 
 	return err
 }
 
-func (s *Store) deleteItem(ctx context.Context, op string, acct matrix.AccountKey) error {
+func (s *Store) deleteItem(ctx context.Context, op string, acct session.AccountKey) error {
 	return s.call(ctx, op, acct, func(b Backend) error { return b.Delete(Service, itemKey(acct)) })
 }
 
@@ -207,7 +208,7 @@ var errConnLost = errors.New("the connection to the keyring was lost during the 
 // once instead of each waiting a deadline of its own, so a command over many
 // accounts waits one deadline in all. Calls for one item run one after the
 // other, so a late write can never land after a newer one.
-func (s *Store) call(ctx context.Context, op string, acct matrix.AccountKey, f func(Backend) error) error {
+func (s *Store) call(ctx context.Context, op string, acct session.AccountKey, f func(Backend) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.deadline)
 	defer cancel()
 	key := itemKey(acct)
@@ -275,7 +276,7 @@ func (s *Store) call(ctx context.Context, op string, acct matrix.AccountKey, f f
 	}
 }
 
-func (s *Store) ctxError(ctx context.Context, op string, acct matrix.AccountKey) error {
+func (s *Store) ctxError(ctx context.Context, op string, acct session.AccountKey) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &Error{Kind: KindTimeout, Op: op, Account: acct, Backend: s.backend.Name(), Deadline: s.deadline}
 	}
@@ -283,7 +284,7 @@ func (s *Store) ctxError(ctx context.Context, op string, acct matrix.AccountKey)
 }
 
 // wrap turns a backend error into an *Error.
-func (s *Store) wrap(op string, acct matrix.AccountKey, err error) error {
+func (s *Store) wrap(op string, acct session.AccountKey, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/zalando/go-keyring"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // fakeBackend wraps a memory backend; hooks change single operations.
@@ -66,7 +67,7 @@ func openWith(t *testing.T, b Backend, deadline time.Duration) *Store {
 	return s
 }
 
-var alice = matrix.AccountKey{UserID: "@alice:example.org", DeviceID: "ALICEDEV"}
+var alice = session.AccountKey{UserID: "@alice:example.org", DeviceID: "ALICEDEV"}
 
 func TestMemoryBackend(t *testing.T) {
 	s, err := Open(Options{Backend: NewMemoryBackend()})
@@ -92,13 +93,13 @@ func TestMemoryBackend(t *testing.T) {
 	}
 	// Another memory store shares nothing.
 	other := openWith(t, NewMemoryBackend(), 0)
-	if _, err := other.LoadTokens(ctx, alice); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := other.LoadTokens(ctx, alice); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("second memory store: %v", err)
 	}
 	if err := s.DeleteTokens(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.LoadTokens(ctx, alice); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := s.LoadTokens(ctx, alice); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("after delete: %v", err)
 	}
 	dir := s.Dir()
@@ -117,7 +118,7 @@ func TestSaveRejectsIncompleteInput(t *testing.T) {
 	if err := s.SaveTokens(ctx, alice, matrix.TokenSet{}); err == nil {
 		t.Error("saved an empty access token")
 	}
-	if err := s.SaveTokens(ctx, matrix.AccountKey{UserID: "@a:b"}, sampleTokens("x")); err == nil {
+	if err := s.SaveTokens(ctx, session.AccountKey{UserID: "@a:b"}, sampleTokens("x")); err == nil {
 		t.Error("saved without a device ID")
 	}
 }
@@ -172,7 +173,7 @@ func TestErrorKinds(t *testing.T) {
 		if k, ok := KindOf(err); !ok || k != c.kind {
 			t.Errorf("%v: kind %v, want %v", c.err, k, c.kind)
 		}
-		if got := errors.Is(err, matrix.ErrNoStoredTokens); got != c.noStored {
+		if got := errors.Is(err, session.ErrNoStoredTokens); got != c.noStored {
 			t.Errorf("%v: errors.Is(ErrNoStoredTokens) = %v", c.err, got)
 		}
 		if got := isStoreProblem(err); got != c.storeProblem {
@@ -293,7 +294,7 @@ func TestHungKeyringOneDeadline(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
 	for i := range 12 {
-		acct := matrix.AccountKey{UserID: fmt.Sprintf("@u%d:x", i), DeviceID: "D"}
+		acct := session.AccountKey{UserID: fmt.Sprintf("@u%d:x", i), DeviceID: "D"}
 		if _, err := s.LoadTokens(ctx, acct); !isStoreProblem(err) {
 			t.Fatalf("call %d with the keyring hung: %v", i, err)
 		}
@@ -303,7 +304,7 @@ func TestHungKeyringOneDeadline(t *testing.T) {
 	}
 	release()
 	waitUnhung(t, s)
-	if _, err := s.LoadTokens(ctx, alice); err != nil && !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := s.LoadTokens(ctx, alice); err != nil && !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("after the keyring answered: %v", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // lockPoll is how often a busy lock file is tried again.
@@ -19,7 +19,7 @@ const lockPoll = 25 * time.Millisecond
 
 // LockPath is the lock file of an account: the name is a hash, so user and
 // device IDs never become file names.
-func (s *Store) LockPath(acct matrix.AccountKey) string {
+func (s *Store) LockPath(acct session.AccountKey) string {
 	sum := sha256.Sum256([]byte(itemKey(acct)))
 	return filepath.Join(s.dir, "locks", hex.EncodeToString(sum[:])[:16]+".lock")
 }
@@ -29,7 +29,7 @@ func (s *Store) LockPath(acct matrix.AccountKey) string {
 // would not exclude each other cheaply), then the lock file. It waits until ctx
 // ends or the lock timeout passes; the error is then a *LockBusyError, which
 // matches ErrLockTimeout.
-func (s *Store) LockAccount(ctx context.Context, acct matrix.AccountKey) (unlock func(), err error) {
+func (s *Store) LockAccount(ctx context.Context, acct session.AccountKey) (unlock func(), err error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.lockTimeout)
 	defer cancel()
@@ -68,8 +68,8 @@ func (s *Store) LockAccount(ctx context.Context, acct matrix.AccountKey) (unlock
 
 // LockBusyError says that another holder kept a lock for the whole wait.
 type LockBusyError struct {
-	Account   matrix.AccountKey // zero for the account index's lock
-	Path      string            // the lock file
+	Account   session.AccountKey // zero for the account index's lock
+	Path      string             // the lock file
 	Waited    time.Duration
 	InProcess bool // held by another part of this program, not another process
 	SignIn    bool // the user's sign-in lock (see LockLogin), not a device's
@@ -94,7 +94,7 @@ func (e *LockBusyError) Error() string {
 // Is makes errors.Is(err, ErrLockTimeout) hold.
 func (e *LockBusyError) Is(target error) bool { return target == ErrLockTimeout }
 
-func lockError(ctx context.Context, acct matrix.AccountKey, path string, start time.Time, inProcess bool) error {
+func lockError(ctx context.Context, acct session.AccountKey, path string, start time.Time, inProcess bool) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Errorf("keystore: lock %s: %w", acct.UserID, ctx.Err())
 	}

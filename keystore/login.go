@@ -7,13 +7,13 @@ import (
 	"errors"
 	"strings"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // loginLockKey names the lock that sign-ins of one user queue on, in every
 // process. It is no device's key, so it never meets a refresh's lock.
-func loginLockKey(userID string) matrix.AccountKey {
-	return matrix.AccountKey{UserID: "sign-in of " + strings.ToLower(userID)}
+func loginLockKey(userID string) session.AccountKey {
+	return session.AccountKey{UserID: "sign-in of " + strings.ToLower(userID)}
 }
 
 // LockLogin takes the lock every sign-in of userID holds from before it asks
@@ -23,7 +23,7 @@ func (s *Store) LockLogin(ctx context.Context, userID string) (unlock func(), er
 	unlock, err = s.LockAccount(ctx, loginLockKey(userID))
 	var busy *LockBusyError
 	if errors.As(err, &busy) {
-		busy.Account, busy.SignIn = matrix.AccountKey{UserID: userID}, true
+		busy.Account, busy.SignIn = session.AccountKey{UserID: userID}, true
 	}
 	return unlock, err
 }
@@ -33,7 +33,7 @@ func (s *Store) LockLogin(ctx context.Context, userID string) (unlock func(), er
 const lockProbe = 4 * lockPoll
 
 // tryLock takes the account's lock if it is free now.
-func (s *Store) tryLock(ctx context.Context, acct matrix.AccountKey) (unlock func(), err error) {
+func (s *Store) tryLock(ctx context.Context, acct session.AccountKey) (unlock func(), err error) {
 	ctx, cancel := context.WithTimeout(ctx, lockProbe)
 	defer cancel()
 	return s.LockAccount(ctx, acct)
@@ -55,7 +55,7 @@ const probeAccount = "@keyring-probe:mxauth.invalid"
 func (s *Store) CheckWritable(ctx context.Context) error {
 	raw := make([]byte, 8)
 	_, _ = rand.Read(raw)
-	key := matrix.AccountKey{UserID: probeAccount, DeviceID: hex.EncodeToString(raw)}
+	key := session.AccountKey{UserID: probeAccount, DeviceID: hex.EncodeToString(raw)}
 	value := hex.EncodeToString(raw)
 	err := s.call(ctx, "check that the keyring can store tokens", key, func(b Backend) error {
 		if err := b.Set(Service, itemKey(key), value); err != nil {
@@ -73,7 +73,7 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	})
 	var e *Error
 	if errors.As(err, &e) {
-		e.Account = matrix.AccountKey{} // the probe's name means nothing to the user
+		e.Account = session.AccountKey{} // the probe's name means nothing to the user
 	}
 	return err
 }

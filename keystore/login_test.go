@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // signedOut records the sessions a Logout was asked to end.
@@ -51,7 +52,7 @@ func TestFinishPendingInterruptedLogin(t *testing.T) {
 	if len(out.got) != 2 || out.got[1].Homeserver != a.Homeserver || out.got[1].DeviceID != "NEW" {
 		t.Fatalf("sign-outs: %+v", out.got)
 	}
-	if _, err := s.LoadTokens(ctx, a.Key()); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := s.LoadTokens(ctx, a.Key()); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("item kept: %v", err)
 	}
 	if p := s.PendingRemovals(); len(p) != 0 {

@@ -18,6 +18,7 @@ import (
 
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 func openReal(t *testing.T) *Store {
@@ -48,7 +49,7 @@ func sameTokens(a, b matrix.TokenSet) bool {
 func TestRealRoundTrip(t *testing.T) {
 	s := openReal(t)
 	ctx := context.Background()
-	acct := matrix.AccountKey{UserID: "@alice:example.org", DeviceID: "ROUNDTRIP"}
+	acct := session.AccountKey{UserID: "@alice:example.org", DeviceID: "ROUNDTRIP"}
 	want := sampleTokens("rt")
 	if err := s.SaveTokens(ctx, acct, want); err != nil {
 		t.Fatal(err)
@@ -82,7 +83,7 @@ func TestRealRoundTrip(t *testing.T) {
 func TestRealUpdateInPlace(t *testing.T) {
 	s := openReal(t)
 	ctx := context.Background()
-	acct := matrix.AccountKey{UserID: "@bob:example.org", DeviceID: "UPDATE"}
+	acct := session.AccountKey{UserID: "@bob:example.org", DeviceID: "UPDATE"}
 	for _, tag := range []string{"one", "two", "three"} {
 		if err := s.SaveTokens(ctx, acct, sampleTokens(tag)); err != nil {
 			t.Fatal(err)
@@ -107,7 +108,7 @@ func TestRealUpdateInPlace(t *testing.T) {
 func TestRealDelete(t *testing.T) {
 	s := openReal(t)
 	ctx := context.Background()
-	acct := matrix.AccountKey{UserID: "@carol:example.org", DeviceID: "DELETE"}
+	acct := session.AccountKey{UserID: "@carol:example.org", DeviceID: "DELETE"}
 	if err := s.SaveTokens(ctx, acct, sampleTokens("d")); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestRealDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.LoadTokens(ctx, acct)
-	if !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("load after delete: %v, want ErrNoStoredTokens", err)
 	}
 	if isStoreProblem(err) {
@@ -130,8 +131,8 @@ func TestRealManyAccounts(t *testing.T) {
 	s := openReal(t)
 	ctx := context.Background()
 	const n = 50
-	key := func(i int) matrix.AccountKey {
-		return matrix.AccountKey{UserID: fmt.Sprintf("@user%d:example.org", i), DeviceID: "MANY"}
+	key := func(i int) session.AccountKey {
+		return session.AccountKey{UserID: fmt.Sprintf("@user%d:example.org", i), DeviceID: "MANY"}
 	}
 	for i := range n {
 		if err := s.SaveTokens(ctx, key(i), sampleTokens(fmt.Sprint(i))); err != nil {
@@ -152,7 +153,7 @@ func TestRealManyAccounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.LoadTokens(ctx, key(7)); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := s.LoadTokens(ctx, key(7)); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("after deleting: %v", err)
 	}
 }
@@ -162,7 +163,7 @@ func TestRealManyAccounts(t *testing.T) {
 // item must always hold a matching access/refresh pair.
 func TestRealConcurrentWriters(t *testing.T) {
 	s := openReal(t)
-	acct := matrix.AccountKey{UserID: "@counter:example.org", DeviceID: "RACE"}
+	acct := session.AccountKey{UserID: "@counter:example.org", DeviceID: "RACE"}
 	if err := s.SaveTokens(context.Background(), acct, matrix.TokenSet{
 		AccessToken: "count-0-init", RefreshToken: "refresh-0-init", IssuedAt: time.Now(),
 	}); err != nil {

@@ -1,2 +1,3 @@
-// Package matrix speaks the Matrix Client-Server API for login, refresh, login-token minting and UIA, and keeps sessions' tokens fresh.
+// Package matrix speaks the Matrix Client-Server API for login, refresh, login-token minting and UIA.
+// Keeping sessions' tokens fresh is package matrix/session's job.
 package matrix

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // TestLoginTokenHandoff runs the whole handoff against the test homeserver:
@@ -14,7 +14,7 @@ import (
 // password first, then m.login.token as a new device of the same user; the
 // used token is refused afterwards.
 func TestLoginTokenHandoff(t *testing.T) {
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Minute})
 	t.Cleanup(srv.Close)
 	userID := srv.AddUser("alice", "correct horse")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,7 +108,7 @@ func TestLoginTokenHandoff(t *testing.T) {
 // never arrives; the retry with the old refresh token succeeds and the new
 // pair works.
 func TestRefreshLostResponseRetry(t *testing.T) {
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: time.Minute})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Minute})
 	t.Cleanup(srv.Close)
 	userID := srv.AddUser("bob", "pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -121,7 +121,7 @@ func TestRefreshLostResponseRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.InjectFault(matrixtest.Fault{PathPrefix: "/_matrix/client/v3/refresh", DropAfterHandling: true})
+	srv.InjectFault(homeserver.Fault{PathPrefix: "/_matrix/client/v3/refresh", DropAfterHandling: true})
 	if _, err := c.Refresh(ctx, login.RefreshToken); err == nil || !matrix.IsTransient(err) {
 		t.Fatalf("lost response: want a transient error, got %v", err)
 	}

@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 // TestCheckHomeserver tells "no homeserver here" (a wrong path, a web page,
 // JSON that is not the versions reply) apart from a homeserver and from a
 // check that cannot tell (unreachable, failing).
 func TestCheckHomeserver(t *testing.T) {
-	srv := matrixtest.New(matrixtest.Options{})
+	srv := homeserver.New(homeserver.Options{})
 	t.Cleanup(srv.Close)
 	reply := func(status int, contentType, body string) string {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -8,7 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // Benchmarks of the accounts screen with many accounts. Run with:
@@ -19,15 +19,15 @@ import (
 func manyAccounts(n int) []AccountView {
 	out := make([]AccountView, n)
 	for i := range out {
-		st := matrix.Status{State: matrix.StateActive, HasRefreshToken: true,
+		st := session.Status{State: session.StateActive, HasRefreshToken: true,
 			ExpiresAt: t0.Add(time.Duration(5+i%300) * time.Second), LastRefresh: t0.Add(-25 * time.Second)}
 		switch i % 10 {
 		case 7:
-			st = matrix.Status{State: matrix.StateRetrying, RetryAt: t0.Add(9 * time.Second), Problem: "cannot reach the server"}
+			st = session.Status{State: session.StateRetrying, RetryAt: t0.Add(9 * time.Second), Problem: "cannot reach the server"}
 		case 8:
-			st = matrix.Status{State: matrix.StateNeedsSignIn}
+			st = session.Status{State: session.StateNeedsSignIn}
 		case 9:
-			st = matrix.Status{State: matrix.StateNonExpiring}
+			st = session.Status{State: session.StateNonExpiring}
 		}
 		out[i] = AccountView{
 			UserID:     fmt.Sprintf("@user%04d:matrix.example.org", i),
@@ -110,8 +110,8 @@ func BenchmarkEvent1000(b *testing.B) {
 	m := benchModel(b, 1000, 120, 40)
 	a := m.accounts[500]
 	st := a.Status
-	st.Account = matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
-	ev := matrix.Event{Kind: matrix.EventRefreshed, Status: st, At: t0}
+	st.Account = session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+	ev := session.Event{Kind: session.EventRefreshed, Status: st, At: t0}
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Update(eventMsg{ev})

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // revealFor is how long a revealed access token stays on screen.
@@ -287,11 +288,11 @@ func (m *model) detailsView(w, h int) string {
 	lines = append(lines, truncate(row("Access token", tok), w))
 
 	switch exp := a.Status.ExpiresAt; {
-	case a.Status.State == matrix.StateLoading:
+	case a.Status.State == session.StateLoading:
 		lines = append(lines, row("Expires", "unknown"+s.Muted.Render(" · still reading the keyring")))
 	case a.Status.TokensUnknown:
 		lines = append(lines, row("Expires", "unknown"+s.Muted.Render(" · the keyring could not be read")))
-	case exp.IsZero() && (a.Status.State == matrix.StateNeedsSignIn || a.Status.State == matrix.StateSignedOut):
+	case exp.IsZero() && (a.Status.State == session.StateNeedsSignIn || a.Status.State == session.StateSignedOut):
 		lines = append(lines, row("Expires", "no session"))
 	case !exp.IsZero():
 		left := exp.Sub(now)
@@ -312,7 +313,7 @@ func (m *model) detailsView(w, h int) string {
 	}
 	refresh := "no"
 	switch {
-	case a.Status.TokensUnknown, a.Status.State == matrix.StateLoading:
+	case a.Status.TokensUnknown, a.Status.State == session.StateLoading:
 		refresh = "unknown"
 	case a.Status.HasRefreshToken:
 		refresh = "yes"
@@ -327,7 +328,7 @@ func (m *model) detailsView(w, h int) string {
 
 	// The banner advises on a locked or missing keyring; any other keyring
 	// error is spelt out here.
-	if a.Status.State == matrix.StateStoreProblem && a.Status.Keyring == matrix.KeyringFailed && a.Status.Problem != "" {
+	if a.Status.State == session.StateStoreProblem && a.Status.Keyring == session.KeyringFailed && a.Status.Problem != "" {
 		for i, l := range problemLines(a.Status.Problem, w-18) {
 			label := ""
 			if i == 0 {

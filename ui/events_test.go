@@ -6,7 +6,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // countingBackend counts full account reloads.
@@ -20,9 +20,9 @@ func (c *countingBackend) Accounts() []AccountView {
 	return c.fakeBackend.Accounts()
 }
 
-func refreshedEvent(a AccountView, st matrix.Status) matrix.Event {
-	st.Account = matrix.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
-	return matrix.Event{Kind: matrix.EventRefreshed, Status: st, At: t0}
+func refreshedEvent(a AccountView, st session.Status) session.Event {
+	st.Account = session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
+	return session.Event{Kind: session.EventRefreshed, Status: st, At: t0}
 }
 
 func TestEventUpdatesItsRowOnly(t *testing.T) {
@@ -36,14 +36,14 @@ func TestEventUpdatesItsRowOnly(t *testing.T) {
 	before := f.reloads
 
 	// The event's status reaches alice's row without a reload of every account.
-	m.Update(eventMsg{refreshedEvent(f.accounts[0], matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(10 * time.Minute)})})
+	m.Update(eventMsg{refreshedEvent(f.accounts[0], session.Status{State: session.StateActive, ExpiresAt: t0.Add(10 * time.Minute)})})
 	mustContain(t, content(m), "expires in 10m 00s", "refreshed @alice:example.org", "needs sign-in · press s")
 	if f.reloads != before {
 		t.Fatalf("an event for a listed account reloaded all accounts (%d reloads)", f.reloads-before)
 	}
 	// The next tick still reloads, so anything else that changed shows up.
 	f.mu.Lock()
-	f.accounts[1].Status = matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(time.Hour)}
+	f.accounts[1].Status = session.Status{State: session.StateActive, ExpiresAt: t0.Add(time.Hour)}
 	f.mu.Unlock()
 	tick(m, clk, time.Second)
 	mustContain(t, content(m), "expires in 59m 59s")
@@ -60,7 +60,7 @@ func TestEventForUnknownAccountOrDeviceReloads(t *testing.T) {
 	// Signed in again on a new device: the event names the new device.
 	f.mu.Lock()
 	f.accounts[1].DeviceID = "BOBNEW"
-	f.accounts[1].Status = matrix.Status{State: matrix.StateActive}
+	f.accounts[1].Status = session.Status{State: session.StateActive}
 	newBob := f.accounts[1]
 	f.mu.Unlock()
 	before := f.reloads
@@ -75,7 +75,7 @@ func TestEventForUnknownAccountOrDeviceReloads(t *testing.T) {
 	f.mu.Lock()
 	f.accounts = append(f.accounts, dave)
 	f.mu.Unlock()
-	m.Update(eventMsg{refreshedEvent(dave, matrix.Status{State: matrix.StateActive})})
+	m.Update(eventMsg{refreshedEvent(dave, session.Status{State: session.StateActive})})
 	if f.reloads != before+2 {
 		t.Fatalf("an event for an unlisted account must reload the accounts (%d reloads)", f.reloads-before)
 	}

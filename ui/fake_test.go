@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // t0 is the pinned clock every test starts from.
@@ -37,7 +38,7 @@ type fakeBackend struct {
 	mu sync.Mutex
 
 	accounts []AccountView
-	events   chan matrix.Event
+	events   chan session.Event
 	store    string
 	demo     *DemoInfo
 
@@ -71,7 +72,7 @@ type fakeBackend struct {
 func newFake() *fakeBackend {
 	return &fakeBackend{
 		store:  "Secret Service",
-		events: make(chan matrix.Event, 8),
+		events: make(chan session.Event, 8),
 		resolve: func(input string) (string, error) {
 			return "https://matrix.example.org", nil
 		},
@@ -87,7 +88,7 @@ func (f *fakeBackend) Accounts() []AccountView {
 	return append([]AccountView(nil), f.accounts...)
 }
 
-func (f *fakeBackend) Events() <-chan matrix.Event { return f.events }
+func (f *fakeBackend) Events() <-chan session.Event { return f.events }
 
 func (f *fakeBackend) Resolve(_ context.Context, input string) (string, error) {
 	f.mu.Lock()
@@ -105,7 +106,7 @@ func (f *fakeBackend) Login(_ context.Context, p LoginParams) (AccountView, erro
 		return fn(p)
 	}
 	a := AccountView{UserID: "@alice:example.org", DeviceID: "NEWDEV", Homeserver: p.Homeserver,
-		Status: matrix.Status{State: matrix.StateActive}}
+		Status: session.Status{State: session.StateActive}}
 	f.mu.Lock()
 	f.accounts = append(f.accounts, a)
 	f.mu.Unlock()
@@ -286,11 +287,11 @@ func sampleAccounts() []AccountView {
 	return []AccountView{
 		{UserID: "@alice:example.org", DeviceID: "ALICEDEV", Homeserver: "https://matrix.example.org", DisplayName: "Alice",
 			IsDefault: true,
-			Status: matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(4*time.Minute + 12*time.Second),
+			Status: session.Status{State: session.StateActive, ExpiresAt: t0.Add(4*time.Minute + 12*time.Second),
 				HasRefreshToken: true, LastRefresh: t0.Add(-time.Minute), NextRefresh: t0.Add(3 * time.Minute)}},
 		{UserID: "@bob:example.org", DeviceID: "BOBDEV", Homeserver: "https://matrix.example.org",
-			Status: matrix.Status{State: matrix.StateNeedsSignIn}},
+			Status: session.Status{State: session.StateNeedsSignIn}},
 		{UserID: "@carol:other.example", DeviceID: "CAROLDEV", Homeserver: "https://other.example",
-			Status: matrix.Status{State: matrix.StateNonExpiring}},
+			Status: session.Status{State: session.StateNonExpiring}},
 	}
 }

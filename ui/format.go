@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // ansiTruncate cuts styled text to w cells, marking the cut with an ellipsis.
@@ -71,10 +72,10 @@ func describe(err error) string {
 	if err == nil {
 		return ""
 	}
-	var sp matrix.StoreProblem
+	var sp session.StoreProblem
 	switch {
 	case errors.As(err, &sp) && sp.StoreUnavailable():
-		return keyringWord(matrix.KeyringIssueOf(err)) // the banner says what to do
+		return keyringWord(session.KeyringIssueOf(err)) // the banner says what to do
 	case matrix.IsLimitExceeded(err):
 		if d, ok := matrix.RetryAfter(err); ok {
 			return fmt.Sprintf("rate limited, try again in %ds", seconds(d))
@@ -84,7 +85,7 @@ func describe(err error) string {
 		return "this account is locked by the server administrator"
 	case matrix.IsUserDeactivated(err):
 		return "this account has been deactivated"
-	case matrix.IsSoftLogout(err), matrix.IsUnknownToken(err), errors.Is(err, matrix.ErrNeedsSignIn), errors.Is(err, matrix.ErrSignedOut):
+	case matrix.IsSoftLogout(err), matrix.IsUnknownToken(err), errors.Is(err, session.ErrNeedsSignIn), errors.Is(err, session.ErrSignedOut):
 		return "needs sign-in: press s on the accounts screen"
 	case matrix.IsUnsupported(err):
 		return "the server does not support this"
@@ -120,10 +121,10 @@ func cutAtWord(s string, n int) string {
 }
 
 // stateText is an account's state in words, with its live countdown.
-func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Style) {
+func (m *model) stateText(st session.Status, now time.Time) (string, lipgloss.Style) {
 	s := m.styles
 	switch st.State {
-	case matrix.StateActive:
+	case session.StateActive:
 		if st.ExpiresAt.IsZero() {
 			return "● active", s.OK
 		}
@@ -132,9 +133,9 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 			return "● active · token expired, refreshing soon", s.Warn
 		}
 		return "● active · expires in " + countdown(left), s.OK
-	case matrix.StateRefreshing:
+	case session.StateRefreshing:
 		return "◌ refreshing…", s.Busy
-	case matrix.StateRetrying:
+	case session.StateRetrying:
 		t := "◌ retrying"
 		if !st.RetryAt.IsZero() {
 			t += " in " + countdown(st.RetryAt.Sub(now))
@@ -143,16 +144,16 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 			t += " · " + clean(st.Problem)
 		}
 		return t, s.Warn
-	case matrix.StateNeedsSignIn:
+	case session.StateNeedsSignIn:
 		return "✗ needs sign-in · press s", s.Bad
-	case matrix.StateSignedOut:
+	case session.StateSignedOut:
 		return "✗ signed out by the server · press s", s.Muted
-	case matrix.StateLocked:
+	case session.StateLocked:
 		return "✗ locked by the server administrator", s.Bad
-	case matrix.StateStoreProblem:
+	case session.StateStoreProblem:
 		// The banner gives the advice; the details screen the whole problem.
 		return "✗ " + keyringWord(st.Keyring), s.Bad
-	case matrix.StateExpiring:
+	case session.StateExpiring:
 		if st.ExpiresAt.IsZero() {
 			return "● expires, sign in again before then", s.Warn
 		}
@@ -161,18 +162,18 @@ func (m *model) stateText(st matrix.Status, now time.Time) (string, lipgloss.Sty
 		}
 		return "● expires at " + st.ExpiresAt.In(now.Location()).Format("15:04") +
 			" (in " + countdown(st.ExpiresAt.Sub(now)) + "), sign in again before then", s.Warn
-	case matrix.StateNonExpiring:
+	case session.StateNonExpiring:
 		return "● active · token does not expire", s.OK
-	case matrix.StateLoading:
+	case session.StateLoading:
 		return "◌ loading from the keyring…", s.Busy
 	}
 	return "? " + st.State.String(), s.Muted
 }
 
 // canSignInAgain says whether the password form makes sense for an account.
-func canSignInAgain(st matrix.State) bool {
+func canSignInAgain(st session.State) bool {
 	switch st {
-	case matrix.StateNeedsSignIn, matrix.StateSignedOut, matrix.StateExpiring:
+	case session.StateNeedsSignIn, session.StateSignedOut, session.StateExpiring:
 		return true
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // helpBar is the last line of the screen: the short help.
@@ -96,7 +97,7 @@ type cliHint struct{}
 func (cliHint) Error() string {
 	return "@alice:example.org needs to sign in again: mxauth login --user @alice:example.org"
 }
-func (cliHint) Is(t error) bool { return t == matrix.ErrNeedsSignIn }
+func (cliHint) Is(t error) bool { return t == session.ErrNeedsSignIn }
 
 func TestHintsNameTUIKeys(t *testing.T) {
 	f := newFake()
@@ -107,7 +108,7 @@ func TestHintsNameTUIKeys(t *testing.T) {
 	v := stripANSI(content(m))
 	mustContain(t, v, "press s")
 	mustNotContain(t, v, "mxauth login")
-	if !errors.Is(cliHint{}, matrix.ErrNeedsSignIn) {
+	if !errors.Is(cliHint{}, session.ErrNeedsSignIn) {
 		t.Fatal("test error must match")
 	}
 }

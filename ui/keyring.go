@@ -7,52 +7,53 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // keyringIssue is the keyring problem the banner shows, if any: the first
 // account the keyring failed for, else what the start-up check found.
-func (m *model) keyringIssue() (matrix.KeyringIssue, bool) {
+func (m *model) keyringIssue() (session.KeyringIssue, bool) {
 	for _, a := range m.accounts {
-		if a.Status.State == matrix.StateStoreProblem {
+		if a.Status.State == session.StateStoreProblem {
 			return a.Status.Keyring, true
 		}
 	}
 	// Accounts that read fine show the keyring works again.
 	if m.opt.Keyring != nil && !m.keyringRecovered && len(m.accounts) == 0 {
-		return matrix.KeyringIssueOf(m.opt.Keyring), true
+		return session.KeyringIssueOf(m.opt.Keyring), true
 	}
 	return 0, false
 }
 
 // keyringWord names the keyring's state in the header and in account rows.
-func keyringWord(k matrix.KeyringIssue) string {
+func keyringWord(k session.KeyringIssue) string {
 	switch k {
-	case matrix.KeyringLocked:
+	case session.KeyringLocked:
 		return "keyring locked"
-	case matrix.KeyringUnavailable:
+	case session.KeyringUnavailable:
 		return "keyring unavailable"
-	case matrix.KeyringNoAnswer:
+	case session.KeyringNoAnswer:
 		return "keyring not answering"
-	case matrix.KeyringLockBusy:
+	case session.KeyringLockBusy:
 		return "account lock busy"
 	}
 	return "keyring error"
 }
 
 // keyringAdvice is the banner: what to do first, then what is wrong.
-func (m *model) keyringAdvice(k matrix.KeyringIssue) string {
+func (m *model) keyringAdvice(k session.KeyringIssue) string {
 	retry := "then press r"
 	if len(m.accounts) == 0 {
 		retry = "then restart mxauth"
 	}
 	switch k {
-	case matrix.KeyringLocked:
+	case session.KeyringLocked:
 		return "Keyring locked: unlock it, " + retry + ". Until then tokens cannot be read or saved."
-	case matrix.KeyringUnavailable:
+	case session.KeyringUnavailable:
 		return "Keyring unavailable: start gnome-keyring-daemon (or KeePassXC's Secret Service), " + retry + ". Nothing can be read or saved until then."
-	case matrix.KeyringNoAnswer:
+	case session.KeyringNoAnswer:
 		return "Keyring not answering: unlock it if your desktop asks, " + retry + "."
-	case matrix.KeyringLockBusy:
+	case session.KeyringLockBusy:
 		return "Another mxauth process holds an account's lock: if one is stopped (Ctrl+Z), resume or end it, then press r."
 	}
 	return "Keyring error: press r to try again; the account's details say more."
@@ -73,7 +74,7 @@ func (m *model) retryKeyring() tea.Cmd {
 	var cmds []tea.Cmd
 	b := m.b
 	for _, a := range m.accounts {
-		if a.Status.State != matrix.StateStoreProblem {
+		if a.Status.State != session.StateStoreProblem {
 			continue
 		}
 		userID := a.UserID

@@ -7,7 +7,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // cutWord matches a line ending in an ellipsis glued to a letter: a word cut in half.
@@ -16,7 +16,7 @@ var cutWord = regexp.MustCompile(`(?m)\pL…\s*$`)
 func lockedAccounts() []AccountView {
 	as := sampleAccounts()
 	for i := range as[:2] {
-		as[i].Status = matrix.Status{State: matrix.StateStoreProblem, TokensUnknown: true, Keyring: matrix.KeyringLocked,
+		as[i].Status = session.Status{State: session.StateStoreProblem, TokensUnknown: true, Keyring: session.KeyringLocked,
 			Problem: "keyring unavailable or locked (keystore: load tokens for " + as[i].UserID + ": the keyring (Secret Service) is locked [failed to unlock correct collection '/org/freedesktop/secrets/collection/login']; unlock the keyring (your desktop's keyring or password manager) and try again)"}
 	}
 	return as
@@ -106,8 +106,8 @@ func TestLongMessagesEndOnWholeWords(t *testing.T) {
 func TestLockBusyIsNotAKeyringError(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	busy := &matrix.SessionError{State: matrix.StateStoreProblem, Err: matrix.ErrLockBusy}
-	f.accounts[0].Status = matrix.Status{State: matrix.StateStoreProblem, Keyring: matrix.KeyringIssueOf(busy),
+	busy := &session.SessionError{State: session.StateStoreProblem, Err: session.ErrLockBusy}
+	f.accounts[0].Status = session.Status{State: session.StateStoreProblem, Keyring: session.KeyringIssueOf(busy),
 		Problem: "another mxauth process holds the lock of " + f.accounts[0].UserID + " (waited 30s for x.lock)"}
 	m, _ := testModel(t, f)
 	view := stripANSI(content(m))
@@ -137,7 +137,7 @@ func TestHeaderGivesWayAtWords(t *testing.T) {
 func TestDetailsWhileLoading(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	f.accounts[0].Status = matrix.Status{State: matrix.StateLoading}
+	f.accounts[0].Status = session.Status{State: session.StateLoading}
 	m, _ := testModel(t, f)
 	press(m, "enter")
 	view := stripANSI(content(m))

@@ -9,7 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // shuffledAccounts makes n signed-in accounts, shuffled as parallel sign-ins
@@ -18,7 +18,7 @@ func shuffledAccounts(n int) []AccountView {
 	as := make([]AccountView, n)
 	for i := range as {
 		as[i] = AccountView{UserID: fmt.Sprintf("@user%03d:localhost", i+1), DeviceID: "D", Homeserver: "http://127.0.0.1:8008",
-			Status: matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(30 * time.Second)}}
+			Status: session.Status{State: session.StateActive, ExpiresAt: t0.Add(30 * time.Second)}}
 	}
 	rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { as[i], as[j] = as[j], as[i] })
 	return as
@@ -40,7 +40,7 @@ func TestAccountsListedInStableOrder(t *testing.T) {
 	press(m, "down", "down") // on user003
 	// Another process adds an account that sorts first: the cursor stays on user003.
 	f.mu.Lock()
-	f.accounts = append(f.accounts, AccountView{UserID: "@aaron:localhost", DeviceID: "A", Status: matrix.Status{State: matrix.StateActive}})
+	f.accounts = append(f.accounts, AccountView{UserID: "@aaron:localhost", DeviceID: "A", Status: session.Status{State: session.StateActive}})
 	f.mu.Unlock()
 	tick(m, clk, time.Second)
 	if a, _ := m.selected(); a.UserID != "@user003:localhost" {

@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 const (
@@ -286,7 +287,7 @@ func (m *model) submitLogin() tea.Cmd {
 		return f.setFocus(fieldPassword)
 	}
 	p := LoginParams{User: user, Password: matrix.Secret(pw), DeviceName: device}
-	if f.reauth != nil && f.reauth.Status.State == matrix.StateNeedsSignIn {
+	if f.reauth != nil && f.reauth.Status.State == session.StateNeedsSignIn {
 		p.DeviceID = f.reauth.DeviceID // soft logout keeps the device
 	}
 	needResolve := hs != f.resolvedFor
@@ -357,7 +358,7 @@ func (m *model) setLoginError(err error, where string, resolving, moveFocus bool
 		}
 	}()
 	var de *matrix.DiscoveryError
-	var sp matrix.StoreProblem
+	var sp session.StoreProblem
 	switch {
 	case errors.As(err, &de):
 		reason := clean(de.Reason)
@@ -422,7 +423,7 @@ func (m *model) loginView(w, h int) string {
 	var b strings.Builder
 	if f.reauth != nil {
 		b.WriteString("  Sign in again as " + s.UserID.Render(clean(f.reauth.UserID)))
-		if f.reauth.Status.State == matrix.StateNeedsSignIn {
+		if f.reauth.Status.State == session.StateNeedsSignIn {
 			b.WriteString(s.Muted.Render(" · device " + clean(f.reauth.DeviceID) + " is kept"))
 		}
 	} else {

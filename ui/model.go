@@ -3,9 +3,10 @@ package ui
 import (
 	"context"
 	"fmt"
-	"github.com/charmbracelet/x/ansi"
 	"strings"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/progress"
@@ -15,6 +16,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // The smallest terminal the layouts are designed for.
@@ -39,7 +41,7 @@ const (
 // Messages. Commands never touch the model; they return one of these.
 type (
 	tickMsg         struct{}
-	eventMsg        struct{ ev matrix.Event }
+	eventMsg        struct{ ev session.Event }
 	eventsClosedMsg struct{}
 	panicMsg        struct{ v any }
 	startupDoneMsg  struct {
@@ -86,7 +88,7 @@ type model struct {
 
 	tick       func() tea.Cmd // the 1 Hz clock; tests drive ticks by hand
 	seq        int            // numbers requests so late answers for a screen left behind are dropped
-	events     <-chan matrix.Event
+	events     <-chan session.Event
 	lastExpiry map[string]expirySeen
 	notesUntil time.Time // start-up notes stay in the status line until then
 	// keyringRecovered: a sign-in worked since start, so the start-up
@@ -177,7 +179,7 @@ func tickCmd() tea.Cmd {
 
 // waitEvent blocks on the backend's event channel in a command and is re-armed
 // after each event.
-func waitEvent(ch <-chan matrix.Event) tea.Cmd {
+func waitEvent(ch <-chan session.Event) tea.Cmd {
 	return func() tea.Msg {
 		ev, ok := <-ch
 		if !ok {
@@ -257,7 +259,7 @@ func (m *model) reloadAccounts() {
 // session's whole status, so with many accounts refreshing this avoids
 // rebuilding every row per event; the 1 Hz tick reloads them all anyway.
 // An account not on the list (or on another device) reloads everything.
-func (m *model) applyStatus(st matrix.Status) {
+func (m *model) applyStatus(st session.Status) {
 	for i := range m.accounts {
 		a := &m.accounts[i]
 		if a.UserID != st.Account.UserID {
@@ -372,7 +374,7 @@ func (m *model) onTick() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-func (m *model) onEvent(ev matrix.Event) {
+func (m *model) onEvent(ev session.Event) {
 	m.applyStatus(ev.Status)
 	if m.now().Before(m.notesUntil) {
 		return // the rows show the new state; the notes keep the status line
@@ -381,22 +383,22 @@ func (m *model) onEvent(ev matrix.Event) {
 	ok := false
 	var s string
 	switch ev.Kind {
-	case matrix.EventRefreshed:
+	case session.EventRefreshed:
 		s, ok = "refreshed "+u, true
-	case matrix.EventRecovered:
+	case session.EventRecovered:
 		s, ok = u+" is working again", true
-	case matrix.EventRetrying:
+	case session.EventRetrying:
 		s = u + ": refresh failed, retrying"
 		if !ev.Status.RetryAt.IsZero() {
 			s += " at " + m.clock(ev.Status.RetryAt)
 		}
-	case matrix.EventNeedsSignIn:
+	case session.EventNeedsSignIn:
 		s = u + " needs sign-in · press s"
-	case matrix.EventSignedOut:
+	case session.EventSignedOut:
 		s = u + " signed out by the server · press s"
-	case matrix.EventLocked:
+	case session.EventLocked:
 		s = u + " locked by the server administrator"
-	case matrix.EventStoreProblem:
+	case session.EventStoreProblem:
 		return // the keyring banner says it, with advice
 	default:
 		s = u + ": " + ev.Kind.String()

@@ -8,7 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // statusArea is the bottom of the screen, where the status line sits above the help bar.
@@ -38,8 +38,8 @@ func TestNotesShownAtStart(t *testing.T) {
 	}
 
 	// A background event right away leaves the notes in place...
-	ev := matrix.Event{Kind: matrix.EventRefreshed, At: t0,
-		Status: matrix.Status{Account: matrix.AccountKey{UserID: "@alice:example.org"}, State: matrix.StateActive}}
+	ev := session.Event{Kind: session.EventRefreshed, At: t0,
+		Status: session.Status{Account: session.AccountKey{UserID: "@alice:example.org"}, State: session.StateActive}}
 	clk.Advance(2 * time.Second)
 	m.Update(eventMsg{ev})
 	if got := statusArea(m); !strings.Contains(got, "finished removing") || strings.Contains(got, "refreshed @alice") {

@@ -11,12 +11,13 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // AccountView is what the interface knows about one account: no secrets.
 type AccountView struct {
 	UserID, DeviceID, Homeserver, DisplayName string
-	Status                                    matrix.Status
+	Status                                    session.Status
 	IsDefault                                 bool
 }
 
@@ -67,7 +68,7 @@ type DemoCrowd struct {
 // methods taking a context may do I/O and are only called from commands.
 type Backend interface {
 	Accounts() []AccountView // in-memory snapshot, no I/O
-	Events() <-chan matrix.Event
+	Events() <-chan session.Event
 	Resolve(ctx context.Context, input string) (baseURL string, err error) // URL or MXID
 	Login(ctx context.Context, p LoginParams) (AccountView, error)
 	Refresh(ctx context.Context, userID string) error

@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 )
 
 // mustContain looks at the text as shown, without styling.
@@ -81,19 +82,19 @@ func TestHomeNavigationAndQuit(t *testing.T) {
 
 func TestHomeShowsEveryStateWithLiveCountdown(t *testing.T) {
 	f := newFake()
-	st := func(u string, s matrix.Status) AccountView {
+	st := func(u string, s session.Status) AccountView {
 		return AccountView{UserID: u, DeviceID: "D", Homeserver: "https://hs", Status: s}
 	}
 	f.accounts = []AccountView{
-		st("@a:x", matrix.Status{State: matrix.StateActive, ExpiresAt: t0.Add(5 * time.Minute)}),
-		st("@b:x", matrix.Status{State: matrix.StateRefreshing}),
-		st("@c:x", matrix.Status{State: matrix.StateRetrying, RetryAt: t0.Add(7 * time.Second)}),
-		st("@d:x", matrix.Status{State: matrix.StateNeedsSignIn}),
-		st("@e:x", matrix.Status{State: matrix.StateLocked}),
-		st("@f:x", matrix.Status{State: matrix.StateStoreProblem, Problem: "keyring locked"}),
-		st("@g:x", matrix.Status{State: matrix.StateSignedOut}),
-		st("@h:x", matrix.Status{State: matrix.StateExpiring, ExpiresAt: t0.Add(30 * time.Minute)}),
-		st("@i:x", matrix.Status{State: matrix.StateNonExpiring}),
+		st("@a:x", session.Status{State: session.StateActive, ExpiresAt: t0.Add(5 * time.Minute)}),
+		st("@b:x", session.Status{State: session.StateRefreshing}),
+		st("@c:x", session.Status{State: session.StateRetrying, RetryAt: t0.Add(7 * time.Second)}),
+		st("@d:x", session.Status{State: session.StateNeedsSignIn}),
+		st("@e:x", session.Status{State: session.StateLocked}),
+		st("@f:x", session.Status{State: session.StateStoreProblem, Problem: "keyring locked"}),
+		st("@g:x", session.Status{State: session.StateSignedOut}),
+		st("@h:x", session.Status{State: session.StateExpiring, ExpiresAt: t0.Add(30 * time.Minute)}),
+		st("@i:x", session.Status{State: session.StateNonExpiring}),
 	}
 	m, clk := testModel(t, f)
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
@@ -109,13 +110,13 @@ func TestEventsShowInStatusLine(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
 	m, _ := testModel(t, f)
-	_, cmd := m.Update(eventMsg{matrix.Event{Kind: matrix.EventRefreshed, At: t0,
-		Status: matrix.Status{Account: matrix.AccountKey{UserID: "@bob:example.org"}}}})
+	_, cmd := m.Update(eventMsg{session.Event{Kind: session.EventRefreshed, At: t0,
+		Status: session.Status{Account: session.AccountKey{UserID: "@bob:example.org"}}}})
 	mustContain(t, content(m), "refreshed @bob:example.org")
 	if cmd == nil {
 		t.Fatal("the event wait must be re-armed after each event")
 	}
-	f.events <- matrix.Event{Kind: matrix.EventNeedsSignIn, Status: matrix.Status{Account: matrix.AccountKey{UserID: "@carol:x"}}}
+	f.events <- session.Event{Kind: session.EventNeedsSignIn, Status: session.Status{Account: session.AccountKey{UserID: "@carol:x"}}}
 	close(f.events) // the wait after this event ends instead of blocking
 	drain(m, cmd)
 	mustContain(t, content(m), "@carol:x needs sign-in · press s")
@@ -1008,12 +1009,12 @@ type storeErr struct{}
 func (storeErr) Error() string          { return "keyring is locked" }
 func (storeErr) StoreUnavailable() bool { return true }
 
-func (storeErr) KeyringIssue() matrix.KeyringIssue { return matrix.KeyringLocked }
+func (storeErr) KeyringIssue() session.KeyringIssue { return session.KeyringLocked }
 
 func TestSignInAgainSignedOutGetsNewDevice(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	f.accounts[1].Status.State = matrix.StateSignedOut
+	f.accounts[1].Status.State = session.StateSignedOut
 	m, _ := testModel(t, f)
 	press(m, "j", "s")
 	mustNotContain(t, content(m), "is kept")
@@ -1080,7 +1081,7 @@ func TestStartupInBackground(t *testing.T) {
 	f := newFake()
 	loaded := sampleAccounts()
 	for _, a := range loaded {
-		a.Status = matrix.Status{Account: a.Status.Account, State: matrix.StateLoading}
+		a.Status = session.Status{Account: a.Status.Account, State: session.StateLoading}
 		f.accounts = append(f.accounts, a)
 	}
 	release := make(chan struct{})

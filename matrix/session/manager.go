@@ -1,4 +1,4 @@
-package matrix
+package session
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"mxauth/matrix"
 )
 
 // ManagerOptions tunes a Manager. The zero value is ready to use.
@@ -38,7 +40,7 @@ type Manager struct {
 	sessions map[AccountKey]*Session
 
 	schedMu sync.Mutex
-	heap    []*Session
+	heap    dueHeap
 	wake    chan struct{}
 
 	running    sync.Mutex // held by Run: one scheduler at a time
@@ -91,7 +93,7 @@ func (m *Manager) now() time.Time { return m.nowFunc().Round(0) }
 // Add registers acct with the tokens stored for it. If the keyring is unusable the
 // session is still registered, in StateStoreProblem, retried gently, and the error
 // is returned alongside it. A missing item returns an error matching ErrNoStoredTokens.
-func (m *Manager) Add(ctx context.Context, acct AccountKey, client *Client) (*Session, error) {
+func (m *Manager) Add(ctx context.Context, acct AccountKey, client *matrix.Client) (*Session, error) {
 	if s, ok := m.Session(acct); ok {
 		return s, nil
 	}
@@ -111,7 +113,7 @@ func (m *Manager) Add(ctx context.Context, acct AccountKey, client *Client) (*Se
 
 // AddWithTokens saves t for acct, then registers the session (right after a login).
 // An existing session for acct is replaced.
-func (m *Manager) AddWithTokens(ctx context.Context, acct AccountKey, client *Client, t TokenSet) (*Session, error) {
+func (m *Manager) AddWithTokens(ctx context.Context, acct AccountKey, client *matrix.Client, t matrix.TokenSet) (*Session, error) {
 	if t.AccessToken.IsZero() {
 		return nil, errors.New("no access token to add")
 	}
@@ -126,7 +128,7 @@ func (m *Manager) AddWithTokens(ctx context.Context, acct AccountKey, client *Cl
 	return m.register(s), nil
 }
 
-func (m *Manager) newSession(acct AccountKey, client *Client) *Session {
+func (m *Manager) newSession(acct AccountKey, client *matrix.Client) *Session {
 	return &Session{m: m, acct: acct, client: client, heapIdx: -1}
 }
 
@@ -211,7 +213,7 @@ func (m *Manager) emitLocked(kind EventKind, s *Session) {
 }
 
 // noteRefreshed records how late a refresh of old came, for Stats.
-func (m *Manager) noteRefreshed(old TokenSet, now time.Time, scheduled bool) {
+func (m *Manager) noteRefreshed(old matrix.TokenSet, now time.Time, scheduled bool) {
 	m.statsMu.Lock()
 	defer m.statsMu.Unlock()
 	if old.Expires() && !now.Before(old.ExpiresAt) {

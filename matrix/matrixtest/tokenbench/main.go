@@ -2,7 +2,7 @@
 // the same item from the same private Secret Service, and reports the median
 // wall time of each and their ratio.
 //
-// Run it from the repository root: go run ./matrix/cmd/tokenbench -n 50
+// Run it from the repository root: go run ./matrix/matrixtest/tokenbench -n 50
 package main
 
 import (
@@ -23,7 +23,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/keystore/keyringtest"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
 )
 
 func main() {
@@ -63,7 +63,7 @@ func run(n, warmup int, bin string, dbusCount, initTrace bool) error {
 		return err
 	}
 	defer k.Stop()
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: time.Hour})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Hour})
 	defer srv.Close()
 	alice := srv.AddUser("alice", "bench-password")
 

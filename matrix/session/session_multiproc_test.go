@@ -1,4 +1,4 @@
-package matrix_test
+package session_test
 
 import (
 	"context"
@@ -16,7 +16,8 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 // fileBackend keeps each secret in its own file: a keyring that two processes share.
@@ -70,7 +71,7 @@ func openSharedStore(t testing.TB, dir string) *keystore.Store {
 
 // refreshLoop refreshes n times, with a short random pause so that the other
 // process gets the account lock too. It returns how many refreshes failed.
-func refreshLoop(s *matrix.Session, n int) (failed int, first error) {
+func refreshLoop(s *session.Session, n int) (failed int, first error) {
 	for i := 0; i < n; i++ {
 		if err := s.RefreshNow(context.Background()); err != nil {
 			failed++
@@ -96,7 +97,7 @@ func TestTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a second process")
 	}
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: 10 * time.Minute})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: 10 * time.Minute})
 	defer srv.Close()
 	srv.AddUser("alice", "pw")
 	client, err := matrix.NewClient(srv.URL())
@@ -108,12 +109,12 @@ func TestTwoProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct := matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
+	acct := session.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	dir := t.TempDir()
 	store := openSharedStore(t, dir)
 	// Every forced refresh redeems (no adopting a recent one), so that both
 	// processes really rotate under the lock, one after the other.
-	m := matrix.NewManager(store, matrix.ManagerOptions{AdoptRecent: -1})
+	m := session.NewManager(store, session.ManagerOptions{AdoptRecent: -1})
 	s, err := m.AddWithTokens(ctx, acct, client, resp.Tokens())
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func TestTwoProcesses(t *testing.T) {
 		}
 	}
 	// What is stored works, for a new process as well as for this one.
-	m2 := matrix.NewManager(openSharedStore(t, dir), matrix.ManagerOptions{})
+	m2 := session.NewManager(openSharedStore(t, dir), session.ManagerOptions{})
 	s2, err := m2.Add(ctx, acct, client)
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +169,8 @@ func twoProcChild(t *testing.T, spec string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := matrix.NewManager(openSharedStore(t, parts[0]), matrix.ManagerOptions{AdoptRecent: -1})
-	s, err := m.Add(context.Background(), matrix.AccountKey{UserID: parts[2], DeviceID: parts[3]}, client)
+	m := session.NewManager(openSharedStore(t, parts[0]), session.ManagerOptions{AdoptRecent: -1})
+	s, err := m.Add(context.Background(), session.AccountKey{UserID: parts[2], DeviceID: parts[3]}, client)
 	if err != nil {
 		t.Fatal(err)
 	}

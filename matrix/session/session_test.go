@@ -1,4 +1,4 @@
-package matrix_test
+package session_test
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 const refreshPath = "/_matrix/client/v3/refresh"
@@ -30,12 +31,12 @@ func TestRefreshDue(t *testing.T) {
 		{3 * time.Second, 1500 * time.Millisecond}, // short: half
 	}
 	for _, c := range cases {
-		got := matrix.RefreshDue(matrix.TokenSet{IssuedAt: issued, ExpiresAt: issued.Add(c.life)}).Sub(issued)
+		got := session.RefreshDue(matrix.TokenSet{IssuedAt: issued, ExpiresAt: issued.Add(c.life)}).Sub(issued)
 		if got != c.want {
 			t.Errorf("lifetime %v: refresh after %v, want %v", c.life, got, c.want)
 		}
 	}
-	if !matrix.RefreshDue(matrix.TokenSet{IssuedAt: issued}).IsZero() {
+	if !session.RefreshDue(matrix.TokenSet{IssuedAt: issued}).IsZero() {
 		t.Error("a token without expiry got a refresh time")
 	}
 }
@@ -46,20 +47,20 @@ func TestRefreshFaults(t *testing.T) {
 	htmlHeader := http.Header{"Content-Type": {"text/html"}}
 	cases := []struct {
 		name  string
-		fault matrixtest.Fault
+		fault homeserver.Fault
 		// rotated: the server issued new tokens the client never got.
 		rotated bool
 	}{
-		{name: "500", fault: matrixtest.Fault{Status: 500, Body: `{"errcode":"M_UNKNOWN","error":"boom"}`}},
-		{name: "502 html", fault: matrixtest.Fault{Status: 502, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>", Header: htmlHeader}},
-		{name: "truncated json", fault: matrixtest.Fault{Truncate: true}, rotated: true},
-		{name: "response lost", fault: matrixtest.Fault{DropAfterHandling: true}, rotated: true},
-		{name: "timeout", fault: matrixtest.Fault{Delay: 2 * time.Second}, rotated: true},
+		{name: "500", fault: homeserver.Fault{Status: 500, Body: `{"errcode":"M_UNKNOWN","error":"boom"}`}},
+		{name: "502 html", fault: homeserver.Fault{Status: 502, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>", Header: htmlHeader}},
+		{name: "truncated json", fault: homeserver.Fault{Truncate: true}, rotated: true},
+		{name: "response lost", fault: homeserver.Fault{DropAfterHandling: true}, rotated: true},
+		{name: "timeout", fault: homeserver.Fault{Delay: 2 * time.Second}, rotated: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{
-				server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute},
+				server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute},
 				client: []matrix.Option{matrix.WithTimeout(500 * time.Millisecond)},
 			})
 			old := e.s.Tokens()
@@ -67,11 +68,11 @@ func TestRefreshFaults(t *testing.T) {
 			e.srv.InjectFault(c.fault)
 			ctx := context.Background()
 			err := e.s.RefreshNow(ctx)
-			if !errors.Is(err, matrix.ErrServerUnreachable) {
+			if !errors.Is(err, session.ErrServerUnreachable) {
 				t.Fatalf("refresh: %v, want a transient failure", err)
 			}
 			st := e.s.Status()
-			if st.State != matrix.StateRetrying || st.RetryAt.IsZero() || st.Problem == "" {
+			if st.State != session.StateRetrying || st.RetryAt.IsZero() || st.Problem == "" {
 				t.Fatalf("status after failure: %+v", st)
 			}
 			if got := e.s.Tokens(); got.AccessToken != old.AccessToken || got.RefreshToken != old.RefreshToken {
@@ -89,7 +90,7 @@ func TestRefreshFaults(t *testing.T) {
 			if err := e.s.RefreshNow(ctx); err != nil {
 				t.Fatalf("refresh after the fault: %v", err)
 			}
-			if st := e.s.Status(); st.State != matrix.StateActive {
+			if st := e.s.Status(); st.State != session.StateActive {
 				t.Fatalf("state after recovery: %v", st.State)
 			}
 			e.checkWorking(e.s)
@@ -98,19 +99,19 @@ func TestRefreshFaults(t *testing.T) {
 }
 
 func TestRefreshRateLimited(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
-	e.srv.InjectFault(matrixtest.Fault{
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e.srv.InjectFault(homeserver.Fault{
 		PathPrefix: refreshPath, Status: 429,
 		Header: http.Header{"Retry-After": {"2"}},
 		Body:   `{"errcode":"M_LIMIT_EXCEEDED","error":"slow down","retry_after_ms":2000}`,
 	})
 	before := time.Now()
 	err := e.s.RefreshNow(context.Background())
-	if !errors.Is(err, matrix.ErrServerUnreachable) {
+	if !errors.Is(err, session.ErrServerUnreachable) {
 		t.Fatalf("refresh: %v", err)
 	}
 	st := e.s.Status()
-	if st.State != matrix.StateRetrying {
+	if st.State != session.StateRetrying {
 		t.Fatalf("state %v", st.State)
 	}
 	if wait := st.RetryAt.Sub(before); wait < 1900*time.Millisecond {
@@ -119,7 +120,7 @@ func TestRefreshRateLimited(t *testing.T) {
 	// The token is still good, so requests go on; a refresh before the server's
 	// time is not even sent.
 	e.checkWorking(e.s)
-	if err := e.s.RefreshNow(context.Background()); !errors.Is(err, matrix.ErrServerUnreachable) {
+	if err := e.s.RefreshNow(context.Background()); !errors.Is(err, session.ErrServerUnreachable) {
 		t.Fatalf("refresh during the wait: %v", err)
 	}
 	sent := 0
@@ -158,19 +159,19 @@ func TestConnectionRefused(t *testing.T) {
 		DisableKeepAlives: true,
 	}}
 	e := newEnv(t, envOptions{
-		server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute},
+		server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute},
 		client: []matrix.Option{matrix.WithHTTPClient(hc)},
 	})
 	refuse.Store(true)
 	err = e.s.RefreshNow(context.Background())
-	if !errors.Is(err, matrix.ErrServerUnreachable) {
+	if !errors.Is(err, session.ErrServerUnreachable) {
 		t.Fatalf("refresh: %v", err)
 	}
 	var te *matrix.TransportError
 	if !errors.As(err, &te) {
 		t.Fatalf("want a transport error inside, got %v", err)
 	}
-	if e.s.Status().State != matrix.StateRetrying {
+	if e.s.Status().State != session.StateRetrying {
 		t.Fatalf("state %v", e.s.Status().State)
 	}
 	refuse.Store(false)
@@ -184,17 +185,17 @@ func TestConnectionRefused(t *testing.T) {
 // tokens must never be used; the old refresh token (still valid on the server)
 // carries on.
 func TestKeyringWriteFailsAfterRotation(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	old := e.s.Tokens()
 	e.store.failSaves = 1
 	err := e.s.RefreshNow(context.Background())
-	if !errors.Is(err, matrix.ErrStoreUnavailable) {
+	if !errors.Is(err, session.ErrStoreUnavailable) {
 		t.Fatalf("refresh: %v, want a keyring problem", err)
 	}
 	if e.srv.RefreshCount() != 1 {
 		t.Fatal("the server did not rotate")
 	}
-	if st := e.s.Status(); st.State != matrix.StateStoreProblem || st.RetryAt.IsZero() {
+	if st := e.s.Status(); st.State != session.StateStoreProblem || st.RetryAt.IsZero() {
 		t.Fatalf("status: %+v", st)
 	}
 	if got := e.s.Tokens(); got.AccessToken != old.AccessToken {
@@ -214,7 +215,7 @@ func TestKeyringWriteFailsAfterRotation(t *testing.T) {
 	if got.AccessToken == old.AccessToken || got.AccessToken != e.s.Tokens().AccessToken {
 		t.Fatal("the store does not hold the tokens in use")
 	}
-	if st := e.s.Status(); st.State != matrix.StateActive {
+	if st := e.s.Status(); st.State != session.StateActive {
 		t.Fatalf("state %v", st.State)
 	}
 }
@@ -222,13 +223,13 @@ func TestKeyringWriteFailsAfterRotation(t *testing.T) {
 // TestCrashBetweenReceiveAndSave: a process got new tokens and died before saving.
 // A new process starting from the store refreshes with the old refresh token.
 func TestCrashBetweenReceiveAndSave(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	old := e.s.Tokens()
 	if _, err := e.client.Refresh(context.Background(), old.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
 	// The "crashed" process is gone; a fresh one loads from the same store.
-	m2 := matrix.NewManager(e.store, matrix.ManagerOptions{})
+	m2 := session.NewManager(e.store, session.ManagerOptions{})
 	s2, err := m2.Add(context.Background(), e.acct, e.client)
 	if err != nil {
 		t.Fatal(err)
@@ -244,32 +245,32 @@ func TestCrashBetweenReceiveAndSave(t *testing.T) {
 
 func TestSessionEnds(t *testing.T) {
 	t.Run("soft logout", func(t *testing.T) {
-		e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+		e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 		e.srv.SoftLogoutDevice(e.acct.UserID, e.acct.DeviceID)
 		err := e.s.RefreshNow(context.Background())
-		if !errors.Is(err, matrix.ErrNeedsSignIn) {
+		if !errors.Is(err, session.ErrNeedsSignIn) {
 			t.Fatalf("refresh: %v", err)
 		}
 		st := e.s.Status()
-		if st.State != matrix.StateNeedsSignIn || !strings.Contains(st.Problem, e.acct.DeviceID) {
+		if st.State != session.StateNeedsSignIn || !strings.Contains(st.Problem, e.acct.DeviceID) {
 			t.Fatalf("status %+v", st)
 		}
 		if _, ok := e.store.stored(e.acct); !ok {
 			t.Fatal("soft logout removed the account's secrets")
 		}
-		if _, err := e.s.AccessToken(context.Background()); !errors.Is(err, matrix.ErrNeedsSignIn) {
+		if _, err := e.s.AccessToken(context.Background()); !errors.Is(err, session.ErrNeedsSignIn) {
 			t.Fatalf("access token after soft logout: %v", err)
 		}
 		e.checkServer()
 	})
 	t.Run("hard logout", func(t *testing.T) {
-		e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+		e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 		e.srv.HardLogoutDevice(e.acct.UserID, e.acct.DeviceID)
 		err := e.s.RefreshNow(context.Background())
-		if !errors.Is(err, matrix.ErrSignedOut) {
+		if !errors.Is(err, session.ErrSignedOut) {
 			t.Fatalf("refresh: %v", err)
 		}
-		if st := e.s.Status(); st.State != matrix.StateSignedOut {
+		if st := e.s.Status(); st.State != session.StateSignedOut {
 			t.Fatalf("state %v", st.State)
 		}
 		if _, ok := e.store.stored(e.acct); ok {
@@ -280,22 +281,22 @@ func TestSessionEnds(t *testing.T) {
 		}
 	})
 	t.Run("hard logout seen by a request", func(t *testing.T) {
-		e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+		e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 		e.srv.HardLogoutDevice(e.acct.UserID, e.acct.DeviceID)
 		err := e.s.Do(context.Background(), whoami(e.client))
-		if !errors.Is(err, matrix.ErrSignedOut) {
+		if !errors.Is(err, session.ErrSignedOut) {
 			t.Fatalf("do: %v", err)
 		}
 	})
 	t.Run("locked", func(t *testing.T) {
-		e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+		e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 		e.srv.SetUserLocked(e.acct.UserID, true)
 		err := e.s.RefreshNow(context.Background())
-		if !errors.Is(err, matrix.ErrLocked) {
+		if !errors.Is(err, session.ErrLocked) {
 			t.Fatalf("refresh: %v", err)
 		}
 		st := e.s.Status()
-		if st.State != matrix.StateLocked || st.NextRefresh.Sub(time.Now()) < 10*time.Minute {
+		if st.State != session.StateLocked || st.NextRefresh.Sub(time.Now()) < 10*time.Minute {
 			t.Fatalf("status %+v (want a rare poll)", st)
 		}
 		if _, ok := e.store.stored(e.acct); !ok {
@@ -306,36 +307,36 @@ func TestSessionEnds(t *testing.T) {
 		}
 		e.srv.SetUserLocked(e.acct.UserID, false)
 		e.checkWorking(e.s)
-		if st := e.s.Status(); st.State != matrix.StateActive {
+		if st := e.s.Status(); st.State != session.StateActive {
 			t.Fatalf("state after unlock: %v", st.State)
 		}
 	})
 }
 
 func TestExpiringAndNonExpiring(t *testing.T) {
-	m := matrix.NewManager(newMemStore(), matrix.ManagerOptions{})
+	m := session.NewManager(newMemStore(), session.ManagerOptions{})
 	c, err := matrix.NewClient("http://127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	ctx := context.Background()
-	s, err := m.AddWithTokens(ctx, matrix.AccountKey{UserID: "@a:x", DeviceID: "A"}, c,
+	s, err := m.AddWithTokens(ctx, session.AccountKey{UserID: "@a:x", DeviceID: "A"}, c,
 		matrix.TokenSet{AccessToken: "at", IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := s.Status()
 	want := "expires at " + now.Add(10*time.Minute).Local().Format("15:04") + ", sign in again before then"
-	if st.State != matrix.StateExpiring || st.Problem != want || !st.NextRefresh.IsZero() {
+	if st.State != session.StateExpiring || st.Problem != want || !st.NextRefresh.IsZero() {
 		t.Fatalf("status %+v", st)
 	}
 	if tok, err := s.AccessToken(ctx); err != nil || tok != "at" {
 		t.Fatalf("token %v, %v", tok, err)
 	}
-	s2, _ := m.AddWithTokens(ctx, matrix.AccountKey{UserID: "@b:x", DeviceID: "B"}, c,
+	s2, _ := m.AddWithTokens(ctx, session.AccountKey{UserID: "@b:x", DeviceID: "B"}, c,
 		matrix.TokenSet{AccessToken: "bt", RefreshToken: "br", IssuedAt: now})
-	if st := s2.Status(); st.State != matrix.StateNonExpiring || !st.NextRefresh.IsZero() {
+	if st := s2.Status(); st.State != session.StateNonExpiring || !st.NextRefresh.IsZero() {
 		t.Fatalf("status %+v", st)
 	}
 	if len(m.Statuses()) != 2 {
@@ -344,18 +345,18 @@ func TestExpiringAndNonExpiring(t *testing.T) {
 }
 
 func TestAddKeyringLocked(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	e.store.failLoads = 1
-	m2 := matrix.NewManager(e.store, matrix.ManagerOptions{})
+	m2 := session.NewManager(e.store, session.ManagerOptions{})
 	s2, err := m2.Add(context.Background(), e.acct, e.client)
 	if !errors.Is(err, errKeyringLocked{}) || s2 == nil {
 		t.Fatalf("add: %v", err)
 	}
-	if st := s2.Status(); st.State != matrix.StateStoreProblem || !strings.Contains(st.Problem, "keyring") {
+	if st := s2.Status(); st.State != session.StateStoreProblem || !strings.Contains(st.Problem, "keyring") {
 		t.Fatalf("status %+v", st)
 	}
 	e.checkWorking(s2) // the keyring answers again: the session loads and works
-	if _, err := matrix.NewManager(newMemStore(), matrix.ManagerOptions{}).Add(context.Background(), e.acct, e.client); !errors.Is(err, matrix.ErrNoStoredTokens) {
+	if _, err := session.NewManager(newMemStore(), session.ManagerOptions{}).Add(context.Background(), e.acct, e.client); !errors.Is(err, session.ErrNoStoredTokens) {
 		t.Fatalf("add without secrets: %v", err)
 	}
 }
@@ -364,8 +365,8 @@ func TestAddKeyringLocked(t *testing.T) {
 func TestSingleFlight(t *testing.T) {
 	clk := &fakeClock{}
 	e := newEnv(t, envOptions{
-		server:  matrixtest.Options{AccessTokenLifetime: time.Hour},
-		manager: matrix.ManagerOptions{Now: clk.Now},
+		server:  homeserver.Options{AccessTokenLifetime: time.Hour},
+		manager: session.ManagerOptions{Now: clk.Now},
 	})
 	clk.Advance(50 * time.Minute) // past the refresh time, token still valid
 	var wg sync.WaitGroup
@@ -393,9 +394,9 @@ func TestSingleFlight(t *testing.T) {
 // TestReactiveRefresh: a request meeting 401 M_UNKNOWN_TOKEN (soft logout of an
 // expired token, as after a suspend) refreshes once and replays once.
 func TestReactiveRefresh(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	// The server answers as it does for an expired token.
-	e.srv.InjectFault(matrixtest.Fault{PathPrefix: "/_matrix/client/v3/account/whoami", Status: 401,
+	e.srv.InjectFault(homeserver.Fault{PathPrefix: "/_matrix/client/v3/account/whoami", Status: 401,
 		Body: `{"errcode":"M_UNKNOWN_TOKEN","error":"expired","soft_logout":true}`})
 	calls := 0
 	err := e.s.Do(context.Background(), func(ctx context.Context, tok matrix.Secret) error {
@@ -420,8 +421,8 @@ func TestReactiveRefresh(t *testing.T) {
 // the session valid.
 func TestProactiveRefresh(t *testing.T) {
 	e := newEnv(t, envOptions{
-		server:  matrixtest.Options{AccessTokenLifetime: 3 * time.Second},
-		manager: matrix.ManagerOptions{Tick: 200 * time.Millisecond},
+		server:  homeserver.Options{AccessTokenLifetime: 3 * time.Second},
+		manager: session.ManagerOptions{Tick: 200 * time.Millisecond},
 	})
 	firstExpiry := e.s.Tokens().ExpiresAt
 	ctx, cancel := context.WithCancel(context.Background())
@@ -433,7 +434,7 @@ func TestProactiveRefresh(t *testing.T) {
 	waitFor(t, 5*time.Second, "a proactive refresh", func() bool {
 		select {
 		case ev := <-e.m.Events():
-			if ev.Kind == matrix.EventRefreshed && first.IsZero() {
+			if ev.Kind == session.EventRefreshed && first.IsZero() {
 				first = ev.At
 			}
 		default:
@@ -448,7 +449,7 @@ func TestProactiveRefresh(t *testing.T) {
 		t.Fatalf("only %d refreshes in ~5 s of 3 s tokens", n)
 	}
 	st := e.s.Status()
-	if st.State != matrix.StateActive || !st.ExpiresAt.After(time.Now()) {
+	if st.State != session.StateActive || !st.ExpiresAt.After(time.Now()) {
 		t.Fatalf("status %+v", st)
 	}
 	// Use the token as it is, without AccessToken's own refresh: it must be live.
@@ -463,8 +464,8 @@ func TestProactiveRefresh(t *testing.T) {
 func TestWallClockJump(t *testing.T) {
 	clk := &fakeClock{}
 	e := newEnv(t, envOptions{
-		server:  matrixtest.Options{AccessTokenLifetime: time.Hour},
-		manager: matrix.ManagerOptions{Now: clk.Now, Tick: 100 * time.Millisecond},
+		server:  homeserver.Options{AccessTokenLifetime: time.Hour},
+		manager: session.ManagerOptions{Now: clk.Now, Tick: 100 * time.Millisecond},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -476,14 +477,14 @@ func TestWallClockJump(t *testing.T) {
 	}
 	clk.Advance(50 * time.Minute)
 	waitFor(t, 3*time.Second, "a refresh after the jump", func() bool { return e.srv.RefreshCount() == 1 })
-	waitFor(t, time.Second, "the session to settle", func() bool { return e.s.Status().State == matrix.StateActive })
+	waitFor(t, time.Second, "the session to settle", func() bool { return e.s.Status().State == session.StateActive })
 	e.checkWorking(e.s)
 }
 
 // TestGoroutinesFlat: idle sessions cost no goroutines.
 func TestGoroutinesFlat(t *testing.T) {
 	store := newMemStore()
-	m := matrix.NewManager(store, matrix.ManagerOptions{Tick: 50 * time.Millisecond})
+	m := session.NewManager(store, session.ManagerOptions{Tick: 50 * time.Millisecond})
 	c, err := matrix.NewClient("http://127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +496,7 @@ func TestGoroutinesFlat(t *testing.T) {
 	add := func(from, to int) {
 		now := time.Now()
 		for i := from; i < to; i++ {
-			acct := matrix.AccountKey{UserID: "@u" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + ":x", DeviceID: "D"}
+			acct := session.AccountKey{UserID: "@u" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + ":x", DeviceID: "D"}
 			if _, err := m.AddWithTokens(ctx, acct, c, matrix.TokenSet{
 				AccessToken: "at", RefreshToken: "rt", IssuedAt: now, ExpiresAt: now.Add(time.Hour),
 			}); err != nil {
@@ -523,8 +524,8 @@ func TestGoroutinesFlat(t *testing.T) {
 func TestBusyLockWithUsableToken(t *testing.T) {
 	clock := &fakeClock{}
 	e := newEnv(t, envOptions{
-		server:  matrixtest.Options{AccessTokenLifetime: 10 * time.Minute},
-		manager: matrix.ManagerOptions{Now: clock.Now},
+		server:  homeserver.Options{AccessTokenLifetime: 10 * time.Minute},
+		manager: session.ManagerOptions{Now: clock.Now},
 	})
 	before := e.s.Tokens().AccessToken
 	unlock, err := e.store.LockAccount(context.Background(), e.acct)
@@ -553,11 +554,11 @@ func TestBusyLockWithUsableToken(t *testing.T) {
 func TestForcedRefreshAdoptsRecent(t *testing.T) {
 	clock := &fakeClock{}
 	e := newEnv(t, envOptions{
-		server:  matrixtest.Options{AccessTokenLifetime: 10 * time.Minute},
-		manager: matrix.ManagerOptions{Now: clock.Now},
+		server:  homeserver.Options{AccessTokenLifetime: 10 * time.Minute},
+		manager: session.ManagerOptions{Now: clock.Now},
 	})
 	ctx := context.Background()
-	other := matrix.NewManager(e.store, matrix.ManagerOptions{Now: clock.Now})
+	other := session.NewManager(e.store, session.ManagerOptions{Now: clock.Now})
 	s2, err := other.Add(ctx, e.acct, e.client)
 	if err != nil {
 		t.Fatal(err)
@@ -590,7 +591,7 @@ func TestForcedRefreshAdoptsRecent(t *testing.T) {
 		t.Fatalf("the token handed out before: %v", err)
 	}
 
-	never := matrix.NewManager(e.store, matrix.ManagerOptions{Now: clock.Now, AdoptRecent: -1})
+	never := session.NewManager(e.store, session.ManagerOptions{Now: clock.Now, AdoptRecent: -1})
 	s3, err := never.Add(ctx, e.acct, e.client)
 	if err != nil {
 		t.Fatal(err)
@@ -605,9 +606,9 @@ func TestForcedRefreshAdoptsRecent(t *testing.T) {
 // now, not the one this process loaded before another process refreshed; and a
 // session signed out elsewhere hands out nothing.
 func TestHandOutTokenSeesNewerPair(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	ctx := context.Background()
-	other := matrix.NewManager(e.store, matrix.ManagerOptions{})
+	other := session.NewManager(e.store, session.ManagerOptions{})
 	s2, err := other.Add(ctx, e.acct, e.client)
 	if err != nil {
 		t.Fatal(err)
@@ -629,7 +630,7 @@ func TestHandOutTokenSeesNewerPair(t *testing.T) {
 	if err := e.store.DeleteTokens(ctx, e.acct); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.HandOutToken(ctx); !errors.Is(err, matrix.ErrSignedOut) {
+	if _, err := e.s.HandOutToken(ctx); !errors.Is(err, session.ErrSignedOut) {
 		t.Fatalf("hand-out after a sign-out elsewhere: %v", err)
 	}
 }
@@ -637,16 +638,16 @@ func TestHandOutTokenSeesNewerPair(t *testing.T) {
 // TestMarkSignedOut: a session whose device another run found signed out hands
 // out none of the tokens left in the store, and a refresh does not try them.
 func TestMarkSignedOut(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	e.s.MarkSignedOut()
 	ctx := context.Background()
-	if _, err := e.s.HandOutToken(ctx); !errors.Is(err, matrix.ErrSignedOut) {
+	if _, err := e.s.HandOutToken(ctx); !errors.Is(err, session.ErrSignedOut) {
 		t.Fatalf("hand-out: %v", err)
 	}
-	if err := e.s.RefreshNow(ctx); !errors.Is(err, matrix.ErrSignedOut) || e.srv.RefreshCount() != 0 {
+	if err := e.s.RefreshNow(ctx); !errors.Is(err, session.ErrSignedOut) || e.srv.RefreshCount() != 0 {
 		t.Fatalf("refresh: %v, %d refreshes", err, e.srv.RefreshCount())
 	}
-	if st := e.s.Status(); st.State != matrix.StateSignedOut || st.Problem == "" {
+	if st := e.s.Status(); st.State != session.StateSignedOut || st.Problem == "" {
 		t.Fatalf("status %+v", st)
 	}
 }

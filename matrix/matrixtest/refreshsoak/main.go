@@ -20,7 +20,8 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 func main() {
@@ -70,13 +71,13 @@ func (s *sampler) sample() {
 }
 
 func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery time.Duration, parallel int, storeKind string) error {
-	srv := matrixtest.New(matrixtest.Options{AccessTokenLifetime: lifetime, LogLimit: 1000})
+	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: lifetime, LogLimit: 1000})
 	defer srv.Close()
 
 	// By default the memory keyring behind the real keystore: per-account lock
 	// files, JSON items and deadlines as in normal use, without touching the
 	// user's keyring.
-	var store matrix.TokenStore
+	var store session.TokenStore
 	switch storeKind {
 	case "keystore":
 		dir, err := os.MkdirTemp("", "refreshsoak")
@@ -104,7 +105,7 @@ func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery
 	}
 
 	baseGoroutines := runtime.NumGoroutine()
-	mgr := matrix.NewManager(store, matrix.ManagerOptions{Workers: workers})
+	mgr := session.NewManager(store, session.ManagerOptions{Workers: workers})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runDone := make(chan struct{})
@@ -122,7 +123,7 @@ func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery
 	// Sign everyone in, in parallel batches; the manager is already running, so
 	// the first accounts are kept fresh while the last ones log in.
 	start := time.Now()
-	sessions := make([]*matrix.Session, accounts)
+	sessions := make([]*session.Session, accounts)
 	var loginErr atomic.Value
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -139,7 +140,7 @@ func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery
 				srv.AddUser(local, "pw")
 				resp, err := client.Login(ctx, matrix.PasswordLogin(local, "pw"))
 				if err == nil {
-					sessions[i], err = mgr.AddWithTokens(ctx, matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}, client, resp.Tokens())
+					sessions[i], err = mgr.AddWithTokens(ctx, session.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}, client, resp.Tokens())
 				}
 				if err != nil {
 					loginErr.Store(fmt.Errorf("account %d: %w", i, err))
@@ -217,7 +218,7 @@ func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery
 			}
 		}
 	}
-	states := map[matrix.State]int{}
+	states := map[session.State]int{}
 	for _, st := range mgr.Statuses() {
 		states[st.State]++
 	}
@@ -256,9 +257,9 @@ func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery
 	return nil
 }
 
-func formatStates(m map[matrix.State]int) string {
+func formatStates(m map[session.State]int) string {
 	var parts []string
-	for st := matrix.StateActive; st <= matrix.StateNonExpiring; st++ {
+	for st := session.StateActive; st <= session.StateNonExpiring; st++ {
 		if n := m[st]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", st, n))
 		}
@@ -285,39 +286,39 @@ func vmHWM() string {
 // mapStore is the simplest TokenStore: a map and per-account channel locks.
 type mapStore struct {
 	mu    sync.Mutex
-	items map[matrix.AccountKey]matrix.TokenSet
-	locks map[matrix.AccountKey]chan struct{}
+	items map[session.AccountKey]matrix.TokenSet
+	locks map[session.AccountKey]chan struct{}
 }
 
 func newMapStore() *mapStore {
-	return &mapStore{items: map[matrix.AccountKey]matrix.TokenSet{}, locks: map[matrix.AccountKey]chan struct{}{}}
+	return &mapStore{items: map[session.AccountKey]matrix.TokenSet{}, locks: map[session.AccountKey]chan struct{}{}}
 }
 
-func (s *mapStore) LoadTokens(_ context.Context, acct matrix.AccountKey) (matrix.TokenSet, error) {
+func (s *mapStore) LoadTokens(_ context.Context, acct session.AccountKey) (matrix.TokenSet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.items[acct]
 	if !ok {
-		return t, matrix.ErrNoStoredTokens
+		return t, session.ErrNoStoredTokens
 	}
 	return t, nil
 }
 
-func (s *mapStore) SaveTokens(_ context.Context, acct matrix.AccountKey, t matrix.TokenSet) error {
+func (s *mapStore) SaveTokens(_ context.Context, acct session.AccountKey, t matrix.TokenSet) error {
 	s.mu.Lock()
 	s.items[acct] = t
 	s.mu.Unlock()
 	return nil
 }
 
-func (s *mapStore) DeleteTokens(_ context.Context, acct matrix.AccountKey) error {
+func (s *mapStore) DeleteTokens(_ context.Context, acct session.AccountKey) error {
 	s.mu.Lock()
 	delete(s.items, acct)
 	s.mu.Unlock()
 	return nil
 }
 
-func (s *mapStore) LockAccount(ctx context.Context, acct matrix.AccountKey) (func(), error) {
+func (s *mapStore) LockAccount(ctx context.Context, acct session.AccountKey) (func(), error) {
 	s.mu.Lock()
 	ch := s.locks[acct]
 	if ch == nil {

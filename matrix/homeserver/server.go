@@ -1,5 +1,7 @@
-// Package matrixtest is an in-process Matrix homeserver that follows the Client-Server API (and Synapse where the spec leaves a choice), with fault injection, for tests and the offline demo.
-package matrixtest
+// Package homeserver is an in-process Matrix homeserver that follows the Client-Server API (and
+// Synapse where the spec leaves a choice), with fault injection. It ships in the product because
+// `mxauth demo` runs it offline; the tests use it too.
+package homeserver
 
 import (
 	"bytes"
@@ -114,7 +116,7 @@ func New(opt Options) *Server {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		if l, err = net.Listen("tcp6", "[::1]:0"); err != nil {
-			panic("matrixtest: cannot listen on loopback: " + err.Error())
+			panic("homeserver: cannot listen on loopback: " + err.Error())
 		}
 	}
 	return NewOnListener(l, opt)
@@ -418,7 +420,7 @@ func (s *Server) kill(w http.ResponseWriter, rec *recorder) {
 }
 
 // errServerClosed is returned by waits interrupted by Close.
-var errServerClosed = errors.New("matrixtest: server closed")
+var errServerClosed = errors.New("homeserver: server closed")
 
 // sleepCtx waits d unless ctx or the server ends first.
 func (s *Server) sleepCtx(ctx context.Context, d time.Duration) error {

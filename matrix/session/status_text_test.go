@@ -1,4 +1,4 @@
-package matrix_test
+package session_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 // TestRetryTimeOnlyInItsField: a failed refresh's Problem names the failure
@@ -15,8 +15,8 @@ import (
 // Every failed attempt announces its own new retry time, so a status line
 // built from the events never shows one that has passed.
 func TestRetryTimeOnlyInItsField(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
-	e.srv.InjectFault(matrixtest.Fault{PathPrefix: refreshPath, Status: 500, Body: `{"errcode":"M_UNKNOWN","error":"boom"}`, Count: 2})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e.srv.InjectFault(homeserver.Fault{PathPrefix: refreshPath, Status: 500, Body: `{"errcode":"M_UNKNOWN","error":"boom"}`, Count: 2})
 	var last time.Time
 	for attempt := 1; attempt <= 2; attempt++ {
 		err := e.s.RefreshNow(context.Background())
@@ -24,8 +24,8 @@ func TestRetryTimeOnlyInItsField(t *testing.T) {
 			t.Fatalf("attempt %d: refresh succeeded through a 500", attempt)
 		}
 		ev := nextEvent(t, e.m)
-		if ev.Kind != matrix.EventRetrying {
-			t.Fatalf("attempt %d: event %v, want %v", attempt, ev.Kind, matrix.EventRetrying)
+		if ev.Kind != session.EventRetrying {
+			t.Fatalf("attempt %d: event %v, want %v", attempt, ev.Kind, session.EventRetrying)
 		}
 		st := ev.Status
 		if st.RetryAt.IsZero() || !st.RetryAt.After(last) {
@@ -43,11 +43,11 @@ func TestRetryTimeOnlyInItsField(t *testing.T) {
 // TestLockedProblemPromisesNothing: the text of a locked account does not
 // carry the next check's time (NextRefresh does).
 func TestLockedProblemPromisesNothing(t *testing.T) {
-	e := newEnv(t, envOptions{server: matrixtest.Options{AccessTokenLifetime: 10 * time.Minute}})
+	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	e.srv.SetUserLocked(e.acct.UserID, true)
 	err := e.s.RefreshNow(context.Background())
 	st := e.s.Status()
-	if st.State != matrix.StateLocked || st.NextRefresh.IsZero() {
+	if st.State != session.StateLocked || st.NextRefresh.IsZero() {
 		t.Fatalf("status of a locked account: %+v (%v)", st, err)
 	}
 	if strings.Contains(st.Problem, "again") || strings.Contains(err.Error(), "again") || !strings.Contains(st.Problem, "locked") {
@@ -55,13 +55,13 @@ func TestLockedProblemPromisesNothing(t *testing.T) {
 	}
 }
 
-func nextEvent(t *testing.T, m *matrix.Manager) matrix.Event {
+func nextEvent(t *testing.T, m *session.Manager) session.Event {
 	t.Helper()
 	select {
 	case ev := <-m.Events():
 		return ev
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event within 10 s")
-		return matrix.Event{}
+		return session.Event{}
 	}
 }

@@ -1,4 +1,4 @@
-package matrix_test
+package session_test
 
 import (
 	"context"
@@ -10,21 +10,22 @@ import (
 	"time"
 
 	"mxauth/matrix"
-	"mxauth/matrix/matrixtest"
+	"mxauth/matrix/homeserver"
+	"mxauth/matrix/session"
 )
 
 // memStore is an in-memory TokenStore with switches to make the keyring fail.
 type memStore struct {
 	mu        sync.Mutex
-	items     map[matrix.AccountKey]matrix.TokenSet
-	locks     map[matrix.AccountKey]chan struct{}
+	items     map[session.AccountKey]matrix.TokenSet
+	locks     map[session.AccountKey]chan struct{}
 	failSaves int // how many of the next saves fail
 	failLoads int // how many of the next loads fail
 	saves     int
 }
 
 func newMemStore() *memStore {
-	return &memStore{items: map[matrix.AccountKey]matrix.TokenSet{}, locks: map[matrix.AccountKey]chan struct{}{}}
+	return &memStore{items: map[session.AccountKey]matrix.TokenSet{}, locks: map[session.AccountKey]chan struct{}{}}
 }
 
 // errKeyringLocked stands for a keyring that is locked or unreachable.
@@ -33,7 +34,7 @@ type errKeyringLocked struct{}
 func (errKeyringLocked) Error() string          { return "keyring locked (test)" }
 func (errKeyringLocked) StoreUnavailable() bool { return true }
 
-func (s *memStore) LoadTokens(_ context.Context, acct matrix.AccountKey) (matrix.TokenSet, error) {
+func (s *memStore) LoadTokens(_ context.Context, acct session.AccountKey) (matrix.TokenSet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failLoads > 0 {
@@ -42,12 +43,12 @@ func (s *memStore) LoadTokens(_ context.Context, acct matrix.AccountKey) (matrix
 	}
 	t, ok := s.items[acct]
 	if !ok {
-		return matrix.TokenSet{}, matrix.ErrNoStoredTokens
+		return matrix.TokenSet{}, session.ErrNoStoredTokens
 	}
 	return t, nil
 }
 
-func (s *memStore) SaveTokens(_ context.Context, acct matrix.AccountKey, t matrix.TokenSet) error {
+func (s *memStore) SaveTokens(_ context.Context, acct session.AccountKey, t matrix.TokenSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failSaves > 0 {
@@ -59,17 +60,17 @@ func (s *memStore) SaveTokens(_ context.Context, acct matrix.AccountKey, t matri
 	return nil
 }
 
-func (s *memStore) DeleteTokens(_ context.Context, acct matrix.AccountKey) error {
+func (s *memStore) DeleteTokens(_ context.Context, acct session.AccountKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.items[acct]; !ok {
-		return matrix.ErrNoStoredTokens
+		return session.ErrNoStoredTokens
 	}
 	delete(s.items, acct)
 	return nil
 }
 
-func (s *memStore) LockAccount(ctx context.Context, acct matrix.AccountKey) (func(), error) {
+func (s *memStore) LockAccount(ctx context.Context, acct session.AccountKey) (func(), error) {
 	s.mu.Lock()
 	ch := s.locks[acct]
 	if ch == nil {
@@ -86,7 +87,7 @@ func (s *memStore) LockAccount(ctx context.Context, acct matrix.AccountKey) (fun
 	return func() { once.Do(func() { <-ch }) }, nil
 }
 
-func (s *memStore) stored(acct matrix.AccountKey) (matrix.TokenSet, bool) {
+func (s *memStore) stored(acct session.AccountKey) (matrix.TokenSet, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.items[acct]
@@ -102,23 +103,23 @@ func (c *fakeClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // env is one homeserver, one signed-in account and its session.
 type env struct {
 	t      *testing.T
-	srv    *matrixtest.Server
+	srv    *homeserver.Server
 	store  *memStore
-	m      *matrix.Manager
+	m      *session.Manager
 	client *matrix.Client
-	s      *matrix.Session
-	acct   matrix.AccountKey
+	s      *session.Session
+	acct   session.AccountKey
 }
 
 type envOptions struct {
-	server  matrixtest.Options
-	manager matrix.ManagerOptions
+	server  homeserver.Options
+	manager session.ManagerOptions
 	client  []matrix.Option
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	srv := matrixtest.New(o.server)
+	srv := homeserver.New(o.server)
 	t.Cleanup(srv.Close)
 	srv.AddUser("alice", "correct horse")
 	client, err := matrix.NewClient(srv.URL(), o.client...)
@@ -126,13 +127,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, srv: srv, store: newMemStore(), client: client}
-	e.m = matrix.NewManager(e.store, o.manager)
+	e.m = session.NewManager(e.store, o.manager)
 	ctx := context.Background()
 	resp, err := client.Login(ctx, matrix.PasswordLogin("alice", "correct horse"))
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	e.acct = matrix.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
+	e.acct = session.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	e.s, err = e.m.AddWithTokens(ctx, e.acct, client, resp.Tokens())
 	if err != nil {
 		t.Fatalf("add: %v", err)
@@ -149,7 +150,7 @@ func whoami(c *matrix.Client) func(ctx context.Context, tok matrix.Secret) error
 
 // checkWorking asserts the session works and the server never saw an expired
 // access token or a superseded refresh token.
-func (e *env) checkWorking(s *matrix.Session) {
+func (e *env) checkWorking(s *session.Session) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,4 +1,4 @@
-package matrixtest
+package homeserver
 
 import (
 	"bytes"
@@ -177,7 +177,7 @@ func randomString(n int, alphabet string) string {
 	limit := 256 - 256%len(alphabet) // rejection sampling avoids modulo bias
 	for len(out) < n {
 		if _, err := rand.Read(buf); err != nil {
-			panic("matrixtest: crypto/rand failed: " + err.Error())
+			panic("homeserver: crypto/rand failed: " + err.Error())
 		}
 		for _, b := range buf {
 			if int(b) < limit && len(out) < n {
