@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"mxauth/matrix"
+	"mxauth/ui/app"
+)
+
+const devicesUsage = `Usage:
+  mxauth devices [--account @you:example.org] [--json]
+  mxauth devices delete DEVICE_ID... [--account @you:example.org] [--password-stdin]
+
+Lists the account's devices (sessions) on the server, or deletes some of them.
+Deleting asks for the account password: on the terminal without echo, or with
+--password-stdin as the first line of stdin. Deleting this device signs it out
+here too.`
+
+// deviceJSON is the --json shape of a device.
+type deviceJSON struct {
+	DeviceID    string     `json:"device_id"`
+	DisplayName string     `json:"display_name,omitempty"`
+	LastSeenIP  string     `json:"last_seen_ip,omitempty"`
+	LastSeen    *time.Time `json:"last_seen,omitempty"`
+	Current     bool       `json:"current"`
+}
+
+// maxNameRunes bounds a device's name (and IP) in the table, so that one long
+// name cannot pad every row; --json has the full (sanitised) text.
+const maxNameRunes = 48
+
+func runDevices(ctx context.Context, a *program, args []string) error {
+	fs := a.newFlags("devices", devicesUsage)
+	account := fs.String("account", "", "user ID of the account (default: the default account)")
+	pwStdin := fs.Bool("password-stdin", false, "delete: read the password from the first line of stdin")
+	asJSON := fs.Bool("json", false, "print the devices as a JSON array")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	deleting := len(pos) > 0 && pos[0] == "delete"
+	switch {
+	case len(pos) > 0 && !deleting:
+		return usageErrorf("devices: unknown subcommand %q (only delete)", shown(pos[0]))
+	case deleting && len(pos) == 1:
+		return usageErrorf("devices delete: give the IDs of the devices to delete")
+	}
+	var pw *secretReader
+	if deleting {
+		pw = a.secretReader(*pwStdin, "--password-stdin")
+		if err := pw.check(); err != nil {
+			return err
+		}
+	}
+	svc, acct, err := a.openAccount(*account)
+	if err != nil {
+		return err
+	}
+	if deleting {
+		ids := uniqueIDs(pos[1:])
+		// Servers answer a delete of an unknown device with success; check
+		// first, so nothing is deleted and no password asked for in vain.
+		if err := checkDevicesExist(ctx, svc, acct.UserID, ids); err != nil {
+			return err
+		}
+		fallback := func(stage, session string) string { return svc.FallbackURL(acct.UserID, stage, session) }
+		err := a.withUIA(acct.UserID, fallback, pw, func(auth *matrix.AuthData) error {
+			return svc.DeleteDevices(ctx, acct.UserID, ids, auth)
+		})
+		if err != nil {
+			return err
+		}
+		a.infof("Deleted %d device(s) of %s.", len(ids), acct.UserID)
+		return nil
+	}
+
+	devs, err := svc.Devices(ctx, acct.UserID)
+	if err != nil {
+		return err
+	}
+	out := make([]deviceJSON, 0, len(devs))
+	for _, d := range devs {
+		j := deviceJSON{
+			DeviceID:    matrix.Sanitize(d.DeviceID),
+			DisplayName: matrix.Sanitize(d.DisplayName),
+			LastSeenIP:  matrix.Sanitize(d.LastSeenIP),
+			Current:     d.DeviceID == acct.DeviceID,
+		}
+		if d.LastSeenTS != nil {
+			t := time.UnixMilli(*d.LastSeenTS).UTC()
+			j.LastSeen = &t
+		}
+		out = append(out, j)
+	}
+	if *asJSON {
+		return writeJSON(a.stdout, out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tDEVICE\tNAME\tLAST SEEN\tIP")
+	for _, d := range out {
+		mark, seen := "", "-"
+		if d.Current {
+			mark = "*"
+		}
+		if d.LastSeen != nil {
+			seen = d.LastSeen.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, shown(d.DeviceID), matrix.SanitizeLimit(d.DisplayName, maxNameRunes), seen, matrix.SanitizeLimit(d.LastSeenIP, maxNameRunes))
+	}
+	return tw.Flush()
+}
+
+// uniqueIDs drops repeated device IDs, keeping the first of each.
+func uniqueIDs(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// checkDevicesExist fails, naming them, when any of ids is not one of the
+// account's devices on the server.
+func checkDevicesExist(ctx context.Context, svc *app.Service, userID string, ids []string) error {
+	devs, err := svc.Devices(ctx, userID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, d := range devs {
+		have[d.DeviceID] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if !have[id] {
+			missing = append(missing, matrix.Sanitize(id))
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return nil
+	case len(ids) == 1:
+		return fmt.Errorf("no device %s on %s (see mxauth devices)", missing[0], userID)
+	case len(missing) == 1:
+		return fmt.Errorf("no device %s on %s, so nothing was deleted (see mxauth devices)", missing[0], userID)
+	}
+	return fmt.Errorf("no devices %s on %s, so nothing was deleted (see mxauth devices)", strings.Join(missing, ", "), userID)
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"mxauth/keystore"
+	"mxauth/matrix"
+	"mxauth/matrix/homeserver"
+	"mxauth/ui"
+	"mxauth/ui/app"
+)
+
+const demoUsage = `Usage:
+  mxauth demo [--accounts N] [--serve ADDR]
+
+Runs the full-screen app against a homeserver embedded in mxauth, on a loopback
+port, with ready-made users alice and bob (their passwords are shown on screen).
+alice is signed in when the app opens, and refreshed once right away; bob is
+left for you to add with a. Access tokens last 30 seconds, so refreshes can be
+watched. Nothing is saved: secrets stay in memory and vanish at exit.
+
+With --accounts N the homeserver also gets N users (user001, user002, ...),
+sharing one password shown on screen, and all of them are signed in before the
+app opens, to show a busy screen:
+  mxauth demo --accounts 100
+
+With --serve ADDR only the homeserver runs, on a loopback address only (e.g.
+--serve 127.0.0.1:8008; 0.0.0.0 and other interfaces are refused); its URL,
+users and passwords are printed, and it serves until Ctrl+C, so the command line
+can be pointed at it:
+  mxauth login --user @alice:127.0.0.1:8008 --password-stdin`
+
+// checkLoopbackAddr refuses a --serve address that is not a loopback one: the
+// demo homeserver prints its passwords and has no protection, so it must not
+// be reachable from other machines.
+func checkLoopbackAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("demo: --serve wants HOST:PORT, e.g. 127.0.0.1:8008")
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return usageErrorf("demo: --serve %s would listen beyond this machine; the demo homeserver listens on loopback only (e.g. 127.0.0.1:8008), since its passwords are printed and it has no protection", shown(addr))
+}
+
+// listenLoopback listens on addr and makes sure the socket it got is a
+// loopback one (a name such as localhost could resolve to anything).
+func listenLoopback(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: cannot listen on %s: %w", shown(addr), err)
+	}
+	if ta, ok := l.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		l.Close()
+		return nil, fmt.Errorf("demo: %s is not a loopback address; use e.g. 127.0.0.1:8008", shown(addr))
+	}
+	return l, nil
+}
+
+// demoTokenLifetime is short so the countdown and refreshes are visible.
+const demoTokenLifetime = 30 * time.Second
+
+func runDemo(ctx context.Context, a *program, args []string) error {
+	fs := a.newFlags("demo", demoUsage)
+	serve := fs.String("serve", "", "only run the homeserver, listening on ADDR (host:port)")
+	extra := fs.Int("accounts", 0, "also create N users and sign them all in before the app opens (with --serve: only create and list them)")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("demo: unexpected argument %q", shown(pos[0]))
+	}
+	if *extra < 0 || *extra > maxDemoAccounts {
+		return usageErrorf("demo: --accounts must be between 0 and %d", maxDemoAccounts)
+	}
+	if *serve == "" {
+		if err := a.needTerminal(); err != nil {
+			return err
+		}
+	}
+	addr := "127.0.0.1:0"
+	if *serve != "" {
+		addr = *serve
+		if err := checkLoopbackAddr(addr); err != nil {
+			return err
+		}
+	}
+	l, err := listenLoopback(addr)
+	if err != nil {
+		return err
+	}
+	// The request log is never read here; a short one keeps a long-running demo small.
+	srv := homeserver.NewOnListener(l, homeserver.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
+	defer srv.Close()
+	info := &ui.DemoInfo{Homeserver: srv.URL()}
+	for _, name := range []string{"alice", "bob"} {
+		pw := demoPassword()
+		info.Users = append(info.Users, ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
+	}
+	// The extra users share one password, so the banner can show it.
+	crowd := make([]ui.DemoUser, *extra)
+	width := len(strconv.Itoa(*extra))
+	crowdPassword := demoPassword()
+	for i := range crowd {
+		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
+		crowd[i] = ui.DemoUser{UserID: srv.AddUser(name, crowdPassword), Password: crowdPassword, SignedIn: true}
+	}
+	if len(crowd) > 0 {
+		info.Crowd = &ui.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowdPassword}
+	}
+
+	if *serve != "" {
+		fmt.Fprintf(a.stdout, "Demo homeserver: %s\n", srv.URL())
+		for _, u := range append(info.Users, crowd...) {
+			fmt.Fprintf(a.stdout, "  user %s  password %s\n", u.UserID, u.Password)
+		}
+		a.infof("Serving until Ctrl+C. Nothing is saved.")
+		<-ctx.Done()
+		return nil
+	}
+
+	// Memory backend without a Dir: the store makes a private temporary
+	// directory and Close removes it, so the real account list is never touched.
+	st, err := keystore.Open(keystore.Options{Backend: keystore.NewMemoryBackend()})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := newService(st, app.Options{Demo: info})
+	alice := info.Users[0]
+	if err := signInAll(ctx, svc, srv.URL(), []ui.DemoUser{alice}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("demo: %w", err)
+	}
+	// One refresh now, so the first screen shows a refresh as well as a
+	// countdown instead of waiting most of a token's lifetime for one.
+	if err := svc.Refresh(ctx, alice.UserID); err != nil {
+		return fmt.Errorf("demo: refreshing %s: %w", alice.UserID, err)
+	}
+	if len(crowd) > 0 {
+		start := time.Now()
+		a.infof("mxauth: signing in %d demo accounts…", len(crowd))
+		if err := signInAll(ctx, svc, srv.URL(), crowd); err != nil {
+			if ctx.Err() != nil {
+				return nil // Ctrl+C while signing in
+			}
+			return fmt.Errorf("demo: %w", err)
+		}
+		a.infof("mxauth: signed in %d demo accounts in %s", len(crowd), time.Since(start).Round(time.Millisecond))
+	}
+	start := time.Now()
+	err = a.runUI(ctx, svc, ui.RunOptions{})
+	// What the engine did while the app ran, as the server saw it.
+	a.infof("mxauth: demo ran %s: %d token refreshes, %d requests with an expired access token",
+		time.Since(start).Round(time.Second), srv.RefreshCount(), srv.ExpiredTokenUses())
+	return err
+}
+
+// maxDemoAccounts bounds --accounts: enough to load the screen and the
+// engine, not so many that starting takes minutes (each sign-in rewrites
+// the whole account list, so the start grows with the square of N).
+const maxDemoAccounts = 2000
+
+// demoLoginParallel is how many sign-ins run at once; the server is in
+// process, so more would only contend for the same cores.
+const demoLoginParallel = 8
+
+// signInAll signs every user in through Service.Login, the path the add-account
+// form takes, a few at a time. The first failure stops the rest.
+func signInAll(ctx context.Context, svc *app.Service, homeserver string, users []ui.DemoUser) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan ui.DemoUser)
+	var wg sync.WaitGroup
+	for range min(demoLoginParallel, len(users)) {
+		wg.Go(func() {
+			for u := range next {
+				_, err := svc.Login(ctx, ui.LoginParams{Homeserver: homeserver, User: u.UserID, Password: matrix.Secret(u.Password)})
+				if err != nil {
+					cancel(fmt.Errorf("signing in %s: %w", u.UserID, err))
+				}
+			}
+		})
+	}
+feed:
+	for _, u := range users {
+		select {
+		case next <- u:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// demoPassword is a fresh, easy-to-type password: the demo server listens on
+// loopback only, but a fixed password would still be guessable by anyone there.
+func demoPassword() string {
+	const letters = "abcdefghijkmnpqrstuvwxyz23456789"
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return string(b)
+}

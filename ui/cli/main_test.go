@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mxauth/keystore/keyringtest"
+	"mxauth/matrix"
+	"mxauth/matrix/homeserver"
+)
+
+// The end-to-end tests run the real binary against a private, real Secret
+// Service and an in-process homeserver on loopback.
+var (
+	binPath    string   // the mxauth binary built once for all tests
+	keyringEnv []string // private bus + HOME/XDG dirs; nil when no keyring
+	keyringErr error    // why there is no keyring
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "mxauth-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binPath = filepath.Join(dir, "mxauth")
+	// The binary is the module's root package, built as users build it.
+	build := exec.Command("go", "build", "-o", binPath, "mxauth")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building mxauth:", err)
+		return 1
+	}
+
+	env, stop, err := keyringtest.StartForMain()
+	defer stop()
+	if err != nil {
+		if !errors.Is(err, keyringtest.ErrNotInstalled) || keyringtest.Required() {
+			fmt.Fprintln(os.Stderr, "starting the private keyring:", err)
+			return 1
+		}
+		keyringErr = err
+	} else {
+		keyringEnv = env
+		// The test process talks to the same keyring to look for leftovers.
+		defer keyringtest.Setenv(env)()
+	}
+	return m.Run()
+}
+
+// needKeyring skips (or, with MXAUTH_REAL_KEYRING=1, fails) without a keyring.
+func needKeyring(t *testing.T) {
+	t.Helper()
+	if keyringEnv == nil {
+		if keyringtest.Required() {
+			t.Fatalf("real keyring required but unavailable: %v", keyringErr)
+		}
+		t.Skipf("no real keyring here: %v", keyringErr)
+	}
+}
+
+// cli runs the binary with one config dir and the private keyring.
+type cli struct {
+	t     *testing.T
+	dir   string   // MXAUTH_CONFIG_DIR
+	extra []string // more environment, e.g. a bogus bus address
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	needKeyring(t)
+	return &cli{t: t, dir: t.TempDir()}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+}
+
+// run runs mxauth with stdin (nil: closed/empty) and returns its outputs.
+func (c *cli) run(stdin string, args ...string) result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := c.command(ctx, stdin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		c.t.Fatalf("running mxauth %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// command is mxauth with this config dir, the private keyring and stdin.
+func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	env := keyringtest.Merge(os.Environ(), keyringEnv)
+	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1")
+	cmd.Env = keyringtest.Merge(env, c.extra)
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd
+}
+
+// ok runs mxauth and fails the test unless it exits 0.
+func (c *cli) ok(stdin string, args ...string) result {
+	c.t.Helper()
+	r := c.run(stdin, args...)
+	if r.code != 0 {
+		c.t.Fatalf("mxauth %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// expect runs mxauth and checks its exit code.
+func (c *cli) expect(code int, stdin string, args ...string) result {
+	c.t.Helper()
+	r := c.run(stdin, args...)
+	if r.code != code {
+		c.t.Fatalf("mxauth %s: want exit %d, got %s", strings.Join(args, " "), code, r)
+	}
+	return r
+}
+
+// startHomeserver starts a test homeserver with alice (and her password).
+func startHomeserver(t *testing.T, opt homeserver.Options) (srv *homeserver.Server, alice, password string) {
+	t.Helper()
+	srv = homeserver.New(opt)
+	t.Cleanup(srv.Close)
+	password = "correct horse " + t.Name()
+	alice = srv.AddUser("alice", password)
+	return srv, alice, password
+}
+
+// login signs alice in through the CLI.
+func (c *cli) login(srv *homeserver.Server, user, password string) {
+	c.t.Helper()
+	c.ok(password+"\n", "login", "--user", user, "--password-stdin")
+}
+
+func decodeJSON[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+	return v
+}
+
+// whoami asks the server who a token belongs to.
+func whoami(t *testing.T, baseURL, token string) *matrix.WhoAmIResponse {
+	t.Helper()
+	c, err := matrix.NewClient(baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	who, err := c.WhoAmI(ctx, matrix.Secret(token))
+	if err != nil {
+		t.Fatalf("whoami: %v", err)
+	}
+	return who
+}
+
+// oneLineStderr checks that a failure said one human line.
+func oneLineStderr(t *testing.T, r result) {
+	t.Helper()
+	msg := strings.TrimRight(r.stderr, "\n")
+	if msg == "" || strings.Contains(msg, "\n") {
+		t.Errorf("want one line on stderr, got %q", r.stderr)
+	}
+}

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"io"
+	"os"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
+	"golang.org/x/term"
+
+	"mxauth/ui"
+)
+
+// writeQR prints text as a QR code with the same renderer, polarity and quiet
+// zone as the full-screen app. With colour it is black on white, so it scans
+// on dark terminal themes too; the colours are fitted to what the terminal
+// supports. Without colour, darkBG says the terminal's background is dark.
+func writeQR(w io.Writer, text string, colour, darkBG bool) error {
+	out, err := ui.RenderQR(text, !colour, darkBG)
+	if err != nil {
+		return err
+	}
+	if colour {
+		// The caller already knows this is a colour terminal; an unknown or
+		// missing TERM still gets the 16 basic colours rather than none.
+		p := max(colorprofile.Detect(w, os.Environ()), colorprofile.ANSI)
+		w = &colorprofile.Writer{Forward: w, Profile: p}
+	}
+	_, err = io.WriteString(w, out)
+	return err
+}
+
+// terminalIsDark asks the terminal on out for its background, as the
+// full-screen app does, and assumes dark, as the app does, when it does not
+// answer. Output that is not a terminal (a file, paper) counts as light.
+func terminalIsDark(out *os.File) bool {
+	if !term.IsTerminal(int(out.Fd())) {
+		return false
+	}
+	return lipgloss.HasDarkBackground(os.Stdin, out)
+}
