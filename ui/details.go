@@ -42,6 +42,8 @@ type (
 
 // detailsScreen shows one account in full, its server and its devices.
 type detailsScreen struct {
+	*common
+	w, h   int
 	seq    int
 	userID string
 
@@ -74,50 +76,74 @@ func (d *detailsScreen) tick(now time.Time) {
 	}
 }
 
-func (m *model) openDetails(userID string) tea.Cmd {
-	m.details = detailsScreen{seq: m.nextSeq(), userID: userID, infoLoading: true, devLoading: true}
-	m.screen = screenDetails
-	m.showHelp = false
-	return tea.Batch(m.serverInfoCmd(), m.devicesCmd())
+// open shows userID's details and starts loading its server and devices.
+func (d *detailsScreen) open(userID string) tea.Cmd {
+	*d = detailsScreen{common: d.common, w: d.w, h: d.h, seq: d.nextSeq(), userID: userID, infoLoading: true, devLoading: true}
+	return tea.Batch(d.serverInfoCmd(), d.devicesCmd())
 }
 
-func (m *model) serverInfoCmd() tea.Cmd {
-	seq, u, b := m.details.seq, m.details.userID, m.b
-	return m.call(func(ctx context.Context) tea.Msg {
+func (d *detailsScreen) Title() string { return "Account details" }
+
+func (d *detailsScreen) Busy() bool {
+	return d.infoLoading || d.devLoading || d.revealLoading || d.deleting
+}
+
+func (d *detailsScreen) SetSize(w, h int) { d.w, d.h = w, h }
+
+func (d *detailsScreen) HelpContext(km *KeyMap) {
+	km.mode = helpDetails
+	a, ok := d.account(d.userID)
+	km.needsSignIn = ok && canSignInAgain(a.Status.State)
+	km.noTokens = ok && a.Status.TokensUnknown
+}
+
+func (d *detailsScreen) serverInfoCmd() tea.Cmd {
+	seq, u, b := d.seq, d.userID, d.b
+	return d.call(func(ctx context.Context) tea.Msg {
 		info, err := b.ServerInfo(ctx, u)
 		return serverInfoMsg{seq, u, info, err}
 	})
 }
 
-func (m *model) devicesCmd() tea.Cmd {
-	seq, u, b := m.details.seq, m.details.userID, m.b
-	m.details.devLoading = true
-	return m.call(func(ctx context.Context) tea.Msg {
+func (d *detailsScreen) devicesCmd() tea.Cmd {
+	seq, u, b := d.seq, d.userID, d.b
+	d.devLoading = true
+	return d.call(func(ctx context.Context) tea.Msg {
 		ds, err := b.Devices(ctx, u)
 		return devicesMsg{seq, u, ds, err}
 	})
 }
 
-func (m *model) deleteDeviceCmd(userID, deviceID string, auth *matrix.AuthData) tea.Cmd {
-	b := m.b
-	m.details.deleting = true
-	return m.call(func(ctx context.Context) tea.Msg {
+func (d *detailsScreen) deleteDeviceCmd(userID, deviceID string, auth *matrix.AuthData) tea.Cmd {
+	b := d.b
+	d.deleting = true
+	return d.call(func(ctx context.Context) tea.Msg {
 		return deleteDeviceMsg{userID, deviceID, b.DeleteDevice(ctx, userID, deviceID, auth)}
 	})
 }
 
-func (m *model) detailsKey(k tea.KeyPressMsg) tea.Cmd {
-	d := &m.details
-	km := m.keys
+func (d *detailsScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return d.onKey(msg)
+	case tickMsg:
+		d.tick(d.now())
+	case serverInfoMsg, devicesMsg, accessTokenMsg, deleteDeviceMsg:
+		return d.onResult(msg)
+	}
+	return nil
+}
+
+func (d *detailsScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
+	km := d.keys
 	switch {
 	case key.Matches(k, km.Back):
 		d.hide()
-		m.screen = screenHome
-		m.showHelp = false
+		d.nav.show(screenHome)
 	case key.Matches(k, km.Quit):
 		return tea.Quit
 	case key.Matches(k, km.Help):
-		m.showHelp = !m.showHelp
+		d.showHelp = !d.showHelp
 	case key.Matches(k, km.Reveal):
 		if !d.revealed.IsZero() {
 			d.hide()
@@ -127,14 +153,14 @@ func (m *model) detailsKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		d.revealLoading, d.revealErr = true, ""
-		seq, u, b := d.seq, d.userID, m.b
-		return m.call(func(ctx context.Context) tea.Msg {
+		seq, u, b := d.seq, d.userID, d.b
+		return d.call(func(ctx context.Context) tea.Msg {
 			t, err := b.AccessToken(ctx, u)
 			return accessTokenMsg{seq, u, t, err}
 		})
 	case key.Matches(k, km.Refresh):
 		// Refresh the session and reload what this screen shows of it.
-		return tea.Batch(m.refreshCmd(d.userID), m.devicesCmd())
+		return tea.Batch(d.refreshCmd(d.userID), d.devicesCmd())
 	case key.Matches(k, km.Up):
 		if d.devCursor > 0 {
 			d.devCursor--
@@ -144,31 +170,33 @@ func (m *model) detailsKey(k tea.KeyPressMsg) tea.Cmd {
 			d.devCursor++
 		}
 	case key.Matches(k, km.Token):
-		if a, ok := m.account(d.userID); ok {
-			return m.openToken(a)
+		if a, ok := d.account(d.userID); ok {
+			return d.nav.openToken(a)
 		}
 	case key.Matches(k, km.SignIn):
-		if a, ok := m.account(d.userID); ok && canSignInAgain(a.Status.State) {
+		if a, ok := d.account(d.userID); ok && canSignInAgain(a.Status.State) {
 			d.hide()
-			return m.openLogin(&a)
+			return d.nav.openLogin(&a)
 		}
 	case key.Matches(k, km.DeleteDevice):
 		if d.deleting || d.devCursor >= len(d.devices) {
 			return nil
 		}
 		dev := d.devices[d.devCursor]
-		if a, ok := m.account(d.userID); ok && a.DeviceID == dev.DeviceID {
+		if a, ok := d.account(d.userID); ok && a.DeviceID == dev.DeviceID {
 			d.note = "That is this session's own device: sign out with x on the accounts screen."
 			return nil
 		}
 		d.note = ""
-		m.confirm = &confirmDialog{kind: confirmDeleteDevice, userID: d.userID, deviceID: dev.DeviceID, label: dev.DisplayName}
+		userID := d.userID
+		d.dialog = newDeleteDeviceDialog(d.common, userID, dev.DeviceID, dev.DisplayName, func() tea.Cmd {
+			return d.deleteDeviceCmd(userID, dev.DeviceID, nil)
+		})
 	}
 	return nil
 }
 
-func (m *model) detailsResult(msg tea.Msg) tea.Cmd {
-	d := &m.details
+func (d *detailsScreen) onResult(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case serverInfoMsg:
 		if msg.seq != d.seq {
@@ -205,62 +233,56 @@ func (m *model) detailsResult(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		d.revealed = msg.token
-		d.revealUntil = m.now().Add(revealFor)
+		d.revealUntil = d.now().Add(revealFor)
 	case deleteDeviceMsg:
-		return m.deleteDeviceDone(msg)
+		return d.deleteDeviceDone(msg)
 	}
 	return nil
 }
 
-func (m *model) deleteDeviceDone(msg deleteDeviceMsg) tea.Cmd {
-	d := &m.details
+func (d *detailsScreen) deleteDeviceDone(msg deleteDeviceMsg) tea.Cmd {
 	d.deleting = false
 	if ch, ok := matrix.AsUIA(msg.err); ok {
-		m.confirm = nil
-		m.openOrUpdateModal(modalDeleteDevice, msg.userID, msg.deviceID, ch)
+		d.showChallenge(uiaRequest{
+			purpose: modalDeleteDevice, userID: msg.userID, deviceID: msg.deviceID,
+			resend: func(auth *matrix.AuthData) tea.Cmd {
+				return d.deleteDeviceCmd(msg.userID, msg.deviceID, auth)
+			},
+			onCancel: func() {
+				d.deleting = false
+				d.note = "Device not deleted."
+			},
+		}, ch)
 		return nil
 	}
 	if msg.err != nil {
 		text := "Could not delete the device: " + describe(msg.err)
-		switch {
-		case m.modal != nil:
-			m.modal.busy, m.modal.errText = false, text
-		case m.confirm != nil:
-			m.confirm.busy, m.confirm.err = false, text
+		switch dl := d.dialog.(type) {
+		case *uiaModal:
+			dl.fail(text)
+		case *confirmDialog:
+			dl.fail(text)
 		default:
-			m.setStatus(text, false)
+			d.setStatus(text, false)
 		}
 		return nil
 	}
-	m.modal, m.confirm = nil, nil
-	m.setStatus("deleted device "+clean(msg.deviceID), true)
-	if m.screen == screenDetails && d.userID == msg.userID {
-		return m.devicesCmd()
+	d.dialog = nil
+	d.setStatus("deleted device "+clean(msg.deviceID), true)
+	if d.screen == screenDetails && d.userID == msg.userID {
+		return d.devicesCmd()
 	}
 	return nil
 }
 
-// lifetimeStart guesses when the current access token was issued, for the
-// progress bar: the last refresh when known, else when the deadline first showed up.
-func (m *model) lifetimeStart(a AccountView) time.Time {
-	st := a.Status
-	if !st.LastRefresh.IsZero() && st.LastRefresh.Before(st.ExpiresAt) {
-		return st.LastRefresh
-	}
-	if seen, ok := m.lastExpiry[a.UserID]; ok && seen.expiresAt.Equal(st.ExpiresAt) {
-		return seen.seenAt
-	}
-	return m.now()
-}
-
-func (m *model) detailsView(w, h int) string {
-	d := &m.details
-	s := m.styles
-	a, ok := m.account(d.userID)
+func (d *detailsScreen) View() string {
+	w, h := d.w, d.h
+	s := d.styles
+	a, ok := d.account(d.userID)
 	if !ok {
 		return "  " + s.Muted.Render("This account is no longer in the list. esc goes back.")
 	}
-	now := m.now()
+	now := d.now()
 	row := func(label, value string) string {
 		return "  " + s.Label.Render(padRight(label, 14)) + value
 	}
@@ -270,7 +292,7 @@ func (m *model) detailsView(w, h int) string {
 		title += s.Muted.Render(" (" + clean(a.DisplayName) + ")")
 	}
 	lines = append(lines, title)
-	state, stStyle := m.stateText(a.Status, now)
+	state, stStyle := d.stateText(a.Status, now)
 	lines = append(lines, row("State", stStyle.Render(fitWords(state, w-16))))
 	lines = append(lines, row("Device", clean(a.DeviceID)))
 	lines = append(lines, row("Homeserver", clean(a.Homeserver)))
@@ -278,7 +300,7 @@ func (m *model) detailsView(w, h int) string {
 	tok := s.Muted.Render(mask) + s.Muted.Render("  v reveals")
 	switch {
 	case d.revealLoading:
-		tok = m.spin.View() + " fetching…"
+		tok = d.spin.View() + " fetching…"
 	case !d.revealed.IsZero():
 		// Shown only because the user pressed v; it hides itself.
 		tok = s.Secret.Render(d.revealed.Reveal()) + s.Muted.Render("  hides in "+countdown(d.revealUntil.Sub(now)))
@@ -296,12 +318,12 @@ func (m *model) detailsView(w, h int) string {
 		lines = append(lines, row("Expires", "no session"))
 	case !exp.IsZero():
 		left := exp.Sub(now)
-		start := m.lifetimeStart(a)
+		start := d.lifetimeStart(a)
 		pct := 0.0
 		if total := exp.Sub(start); total > 0 && left > 0 {
 			pct = float64(left) / float64(total)
 		}
-		bar := m.bar
+		bar := d.bar
 		bar.SetWidth(min(30, max(10, w-44)))
 		text := "expired"
 		if left > 0 {
@@ -319,10 +341,10 @@ func (m *model) detailsView(w, h int) string {
 		refresh = "yes"
 	}
 	if t := a.Status.LastRefresh; !t.IsZero() {
-		refresh += " · last " + m.clock(t)
+		refresh += " · last " + d.clock(t)
 	}
 	if t := a.Status.NextRefresh; !t.IsZero() && !a.Status.TokensUnknown {
-		refresh += " · next " + m.clock(t)
+		refresh += " · next " + d.clock(t)
 	}
 	lines = append(lines, truncate(row("Refresh token", refresh), w))
 
@@ -339,7 +361,7 @@ func (m *model) detailsView(w, h int) string {
 	}
 	switch {
 	case d.infoLoading:
-		lines = append(lines, row("Server", m.spin.View()+" asking the server…"))
+		lines = append(lines, row("Server", d.spin.View()+" asking the server…"))
 	case d.infoErr != "":
 		label := "Server"
 		for _, l := range wrapLines(d.infoErr, w-16) {
@@ -359,7 +381,7 @@ func (m *model) detailsView(w, h int) string {
 		}
 	}
 	lines = append(lines, "")
-	lines = append(lines, m.devicesView(w, h-len(lines), a)...)
+	lines = append(lines, d.devicesView(w, h-len(lines), a)...)
 	return strings.Join(lines, "\n")
 }
 
@@ -380,13 +402,12 @@ func serverSummary(info ServerInfo) (versions, supports string) {
 	return versions, "refresh tokens " + yn(info.RefreshTokens) + " · login tokens " + yn(info.GetLoginToken)
 }
 
-func (m *model) devicesView(w, h int, a AccountView) []string {
-	d := &m.details
-	s := m.styles
+func (d *detailsScreen) devicesView(w, h int, a AccountView) []string {
+	s := d.styles
 	head := "  " + s.Section.Render("Devices")
 	switch {
 	case d.devLoading && len(d.devices) == 0:
-		return []string{head + " " + m.spin.View()}
+		return []string{head + " " + d.spin.View()}
 	case d.devErr != "":
 		out := []string{head}
 		for _, l := range wrapLines(d.devErr, w-4) {
@@ -396,7 +417,7 @@ func (m *model) devicesView(w, h int, a AccountView) []string {
 	}
 	head += s.Muted.Render(" (" + itoa(len(d.devices)) + ")")
 	if d.deleting {
-		head += " " + m.spin.View() + " deleting…"
+		head += " " + d.spin.View() + " deleting…"
 	}
 	out := []string{head}
 	room := max(1, h-1)
@@ -416,7 +437,7 @@ func (m *model) devicesView(w, h int, a AccountView) []string {
 		}
 		var seen []string
 		if dev.LastSeenTS != nil && *dev.LastSeenTS > 0 {
-			seen = append(seen, time.UnixMilli(*dev.LastSeenTS).In(m.now().Location()).Format("2006-01-02 15:04"))
+			seen = append(seen, time.UnixMilli(*dev.LastSeenTS).In(d.now().Location()).Format("2006-01-02 15:04"))
 		}
 		if dev.LastSeenIP != "" {
 			seen = append(seen, clean(dev.LastSeenIP))

@@ -14,11 +14,6 @@ import (
 	"mxauth/matrix/session"
 )
 
-// ansiTruncate cuts styled text to w cells, marking the cut with an ellipsis.
-func ansiTruncate(s string, w int) string {
-	return ansi.Truncate(s, w, "…")
-}
-
 // fitWords shortens plain text to w cells, ending on a whole word and " …",
 // so a message is never cut in the middle of a word.
 func fitWords(s string, w int) string {
@@ -118,56 +113,6 @@ func cutAtWord(s string, n int) string {
 		cut = cut[:i]
 	}
 	return strings.TrimRight(cut, " ,;:") + " …"
-}
-
-// stateText is an account's state in words, with its live countdown.
-func (m *model) stateText(st session.Status, now time.Time) (string, lipgloss.Style) {
-	s := m.styles
-	switch st.State {
-	case session.StateActive:
-		if st.ExpiresAt.IsZero() {
-			return "● active", s.OK
-		}
-		left := st.ExpiresAt.Sub(now)
-		if left <= 0 {
-			return "● active · token expired, refreshing soon", s.Warn
-		}
-		return "● active · expires in " + countdown(left), s.OK
-	case session.StateRefreshing:
-		return "◌ refreshing…", s.Busy
-	case session.StateRetrying:
-		t := "◌ retrying"
-		if !st.RetryAt.IsZero() {
-			t += " in " + countdown(st.RetryAt.Sub(now))
-		}
-		if st.Problem != "" {
-			t += " · " + clean(st.Problem)
-		}
-		return t, s.Warn
-	case session.StateNeedsSignIn:
-		return "✗ needs sign-in · press s", s.Bad
-	case session.StateSignedOut:
-		return "✗ signed out by the server · press s", s.Muted
-	case session.StateLocked:
-		return "✗ locked by the server administrator", s.Bad
-	case session.StateStoreProblem:
-		// The banner gives the advice; the details screen the whole problem.
-		return "✗ " + keyringWord(st.Keyring), s.Bad
-	case session.StateExpiring:
-		if st.ExpiresAt.IsZero() {
-			return "● expires, sign in again before then", s.Warn
-		}
-		if !st.ExpiresAt.After(now) {
-			return "✗ needs sign-in (token expired) · press s", s.Bad
-		}
-		return "● expires at " + st.ExpiresAt.In(now.Location()).Format("15:04") +
-			" (in " + countdown(st.ExpiresAt.Sub(now)) + "), sign in again before then", s.Warn
-	case session.StateNonExpiring:
-		return "● active · token does not expire", s.OK
-	case session.StateLoading:
-		return "◌ loading from the keyring…", s.Busy
-	}
-	return "? " + st.State.String(), s.Muted
 }
 
 // canSignInAgain says whether the password form makes sense for an account.

@@ -12,15 +12,15 @@ import (
 
 // keyringIssue is the keyring problem the banner shows, if any: the first
 // account the keyring failed for, else what the start-up check found.
-func (m *model) keyringIssue() (session.KeyringIssue, bool) {
-	for _, a := range m.accounts {
+func (c *common) keyringIssue() (session.KeyringIssue, bool) {
+	for _, a := range c.accounts {
 		if a.Status.State == session.StateStoreProblem {
 			return a.Status.Keyring, true
 		}
 	}
 	// Accounts that read fine show the keyring works again.
-	if m.opt.Keyring != nil && !m.keyringRecovered && len(m.accounts) == 0 {
-		return session.KeyringIssueOf(m.opt.Keyring), true
+	if c.opt.Keyring != nil && !c.keyringRecovered && len(c.accounts) == 0 {
+		return session.KeyringIssueOf(c.opt.Keyring), true
 	}
 	return 0, false
 }
@@ -41,9 +41,9 @@ func keyringWord(k session.KeyringIssue) string {
 }
 
 // keyringAdvice is the banner: what to do first, then what is wrong.
-func (m *model) keyringAdvice(k session.KeyringIssue) string {
+func (c *common) keyringAdvice(k session.KeyringIssue) string {
 	retry := "then press r"
-	if len(m.accounts) == 0 {
+	if len(c.accounts) == 0 {
 		retry = "then restart mxauth"
 	}
 	switch k {
@@ -60,32 +60,32 @@ func (m *model) keyringAdvice(k session.KeyringIssue) string {
 }
 
 // keyringBanner renders the banner across the whole width, wrapped at words.
-func (m *model) keyringBanner() string {
-	k, ok := m.keyringIssue()
+func (c *common) keyringBanner() string {
+	k, ok := c.keyringIssue()
 	if !ok {
 		return ""
 	}
-	return m.styles.Alert.Width(m.width).Render(m.keyringAdvice(k))
+	return c.styles.Alert.Width(c.width).Render(c.keyringAdvice(k))
 }
 
 // retryKeyring reloads every account the keyring failed for; the refresh
 // reads the tokens again first.
-func (m *model) retryKeyring() tea.Cmd {
+func (c *common) retryKeyring() tea.Cmd {
 	var cmds []tea.Cmd
-	b := m.b
-	for _, a := range m.accounts {
+	b := c.b
+	for _, a := range c.accounts {
 		if a.Status.State != session.StateStoreProblem {
 			continue
 		}
 		userID := a.UserID
-		cmds = append(cmds, m.call(func(ctx context.Context) tea.Msg {
+		cmds = append(cmds, c.call(func(ctx context.Context) tea.Msg {
 			return refreshDoneMsg{userID, b.Refresh(ctx, userID)}
 		}))
 	}
 	if len(cmds) == 0 {
 		return nil
 	}
-	m.setStatus("reading the keyring again…", true)
+	c.setStatus("reading the keyring again…", true)
 	return tea.Batch(cmds...)
 }
 

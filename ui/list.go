@@ -23,13 +23,13 @@ func sortAccounts(as []AccountView) {
 
 // shown is what the accounts list shows: every account, or those matching
 // the filter. The cursor counts in this list.
-func (m *model) shown() []AccountView {
-	q := strings.ToLower(strings.TrimSpace(m.filter.Value()))
+func (h *homeScreen) shown() []AccountView {
+	q := strings.ToLower(strings.TrimSpace(h.filter.Value()))
 	if q == "" {
-		return m.accounts
+		return h.accounts
 	}
 	var out []AccountView
-	for _, a := range m.accounts {
+	for _, a := range h.accounts {
 		if matchesFilter(a, q) {
 			out = append(out, a)
 		}
@@ -57,61 +57,90 @@ func newFilterInput(st Styles) textinput.Model {
 	return in
 }
 
+// selected is the account under the cursor, if the list shows any.
+func (h *homeScreen) selected() (AccountView, bool) {
+	shown := h.shown()
+	if h.cursor < 0 || h.cursor >= len(shown) {
+		return AccountView{}, false
+	}
+	return shown[h.cursor], true
+}
+
 // selectUser puts the cursor on userID in the shown list, if it is there.
-func (m *model) selectUser(userID string) {
-	for i, a := range m.shown() {
+func (h *homeScreen) selectUser(userID string) {
+	for i, a := range h.shown() {
 		if a.UserID == userID {
-			m.cursor = i
+			h.cursor = i
 			return
 		}
 	}
 }
 
+// accountsChanged follows a new accounts snapshot: the cursor stays on the
+// account it was on when others come or go.
+func (h *homeScreen) accountsChanged(userID string, wasSelected bool) {
+	if wasSelected {
+		h.selectUser(userID)
+	}
+	h.clampCursor()
+}
+
+// statusChanged follows a change of one account's status, in place.
+func (h *homeScreen) statusChanged(int) {}
+
+// reveal puts a newly signed-in account in view and selects it.
+func (h *homeScreen) reveal(a AccountView) {
+	if !matchesFilter(a, strings.ToLower(strings.TrimSpace(h.filter.Value()))) {
+		h.clearFilter() // the new account must be in view
+	}
+	h.selectUser(a.UserID)
+}
+
 // clampCursor keeps the cursor inside the shown list.
-func (m *model) clampCursor() {
-	n := len(m.shown())
-	m.cursor = max(0, min(m.cursor, n-1))
+func (h *homeScreen) clampCursor() {
+	n := len(h.shown())
+	h.cursor = max(0, min(h.cursor, n-1))
 }
 
 // filterKey edits the filter: enter keeps it, esc drops it.
-func (m *model) filterKey(k tea.KeyPressMsg) tea.Cmd {
+func (h *homeScreen) filterKey(k tea.KeyPressMsg) tea.Cmd {
 	switch {
-	case key.Matches(k, m.keys.Back):
-		m.clearFilter()
+	case key.Matches(k, h.keys.FilterClear):
+		h.clearFilter()
 		return nil
-	case key.Matches(k, m.keys.FilterDone):
-		m.filtering = false
-		m.filter.Blur()
+	case key.Matches(k, h.keys.FilterDone):
+		h.filtering = false
+		h.filter.Blur()
 		return nil
 	}
-	sel, _ := m.selected()
+	sel, _ := h.selected()
 	var cmd tea.Cmd
-	m.filter, cmd = m.filter.Update(k)
-	m.cursor = 0
-	m.selectUser(sel.UserID) // stay on the same account while it still matches
+	h.filter, cmd = h.filter.Update(k)
+	h.cursor = 0
+	h.selectUser(sel.UserID) // stay on the same account while it still matches
 	return cmd
 }
 
-func (m *model) clearFilter() {
-	sel, _ := m.selected()
-	m.filtering = false
-	m.filter.Reset()
-	m.filter.Blur()
-	m.selectUser(sel.UserID)
+func (h *homeScreen) clearFilter() {
+	sel, _ := h.selected()
+	h.filtering = false
+	h.filter.Reset()
+	h.filter.Blur()
+	h.selectUser(sel.UserID)
 }
 
 // pageKey moves the cursor by a page or to either end of the list.
-func (m *model) pageKey(k tea.KeyPressMsg) bool {
-	km, n, page := m.keys, len(m.shown()), max(1, m.pageRows)
+func (h *homeScreen) pageKey(k tea.KeyPressMsg) bool {
+	km, n, page := h.keys, len(h.shown()), max(1, h.pageRows)
 	switch {
 	case key.Matches(k, km.PageUp):
-		m.cursor = max(0, m.cursor-page)
+		h.cursor = max(0, h.cursor-page)
 	case key.Matches(k, km.PageDown):
-		m.cursor = max(0, min(n-1, m.cursor+page))
+		h.cursor = max(0, min(n-1, h.cursor+page))
 	case key.Matches(k, km.First):
-		m.cursor = 0
+		h.cursor = 0
 	case key.Matches(k, km.Last):
-		m.cursor = max(0, n-1)
+		h.cursor = max(0, n-1)
 	default:
 		return false
 	}

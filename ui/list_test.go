@@ -43,7 +43,7 @@ func TestAccountsListedInStableOrder(t *testing.T) {
 	f.accounts = append(f.accounts, AccountView{UserID: "@aaron:localhost", DeviceID: "A", Status: session.Status{State: session.StateActive}})
 	f.mu.Unlock()
 	tick(m, clk, time.Second)
-	if a, _ := m.selected(); a.UserID != "@user003:localhost" {
+	if a, _ := m.home.selected(); a.UserID != "@user003:localhost" {
 		t.Fatalf("the cursor moved to %s when another account came", a.UserID)
 	}
 }
@@ -53,7 +53,7 @@ func TestLongListPagesAndEnds(t *testing.T) {
 	f.accounts = shuffledAccounts(100)
 	m, _ := testModel(t, f)
 	content(m) // lay out once: the page size comes from the layout
-	page := m.pageRows
+	page := m.home.pageRows
 	if page < 2 || page >= 100 {
 		t.Fatalf("page size %d", page)
 	}
@@ -61,22 +61,22 @@ func TestLongListPagesAndEnds(t *testing.T) {
 	mustContain(t, bar, "/ filter")
 	mustContain(t, stripANSI(content(m)), "pgup/pgdn home/end")
 	press(m, "end")
-	if a, _ := m.selected(); a.UserID != "@user100:localhost" {
+	if a, _ := m.home.selected(); a.UserID != "@user100:localhost" {
 		t.Fatalf("end selects %s", a.UserID)
 	}
 	mustContain(t, stripANSI(content(m)), "@user100:localhost", "100/100")
 	press(m, "home")
-	if m.cursor != 0 {
+	if m.home.cursor != 0 {
 		t.Fatal("home goes to the first account")
 	}
 	press(m, "pgdown")
-	if m.cursor != page {
-		t.Fatalf("pgdown moved to %d, want %d", m.cursor, page)
+	if m.home.cursor != page {
+		t.Fatalf("pgdown moved to %d, want %d", m.home.cursor, page)
 	}
 	mustContain(t, stripANSI(content(m)), fmt.Sprintf("@user%03d:localhost", page+1))
 	press(m, "pgup")
-	if m.cursor != 0 {
-		t.Fatalf("pgup moved to %d", m.cursor)
+	if m.home.cursor != 0 {
+		t.Fatalf("pgup moved to %d", m.home.cursor)
 	}
 }
 
@@ -85,7 +85,7 @@ func TestFilterNarrowsTheList(t *testing.T) {
 	f.accounts = append(shuffledAccounts(100), sampleAccounts()...)
 	m, _ := testModel(t, f)
 	press(m, "/")
-	if !m.filtering {
+	if !m.home.filtering {
 		t.Fatal("/ starts a filter")
 	}
 	mustContain(t, helpBar(m), "enter keep filter", "esc clear filter")
@@ -99,10 +99,10 @@ func TestFilterNarrowsTheList(t *testing.T) {
 		t.Fatalf("details of %q, want the second match", m.details.userID)
 	}
 	press(m, "esc", "esc") // back home, then drop the filter
-	if m.filter.Value() != "" || len(m.shown()) != 103 {
+	if m.home.filter.Value() != "" || len(m.home.shown()) != 103 {
 		t.Fatal("esc clears the filter")
 	}
-	if a, _ := m.selected(); a.UserID != "@user051:localhost" {
+	if a, _ := m.home.selected(); a.UserID != "@user051:localhost" {
 		t.Fatalf("clearing the filter keeps the selection, got %s", a.UserID)
 	}
 }

@@ -57,8 +57,10 @@ type (
 	}
 )
 
-// loginForm is the add-account and sign-in-again screen.
-type loginForm struct {
+// loginScreen is the add-account and sign-in-again form.
+type loginScreen struct {
+	*common
+	w, h     int
 	inputs   [fieldCount]textinput.Model
 	focus    int
 	reauth   *AccountView // set when signing an existing account in again
@@ -77,20 +79,19 @@ type loginForm struct {
 	errField    int
 	retryAt     time.Time // rate limited until then
 	seq         int
-	hostname    string
 }
 
-func newLoginForm(st Styles, hostname string) loginForm {
-	f := loginForm{hostname: hostname}
+func newLoginScreen(c *common) *loginScreen {
+	f := &loginScreen{common: c}
 	placeholders := [fieldCount]string{
-		"matrix.example.org or @you:example.org", "your user name", "", "mxauth on " + hostOr(hostname),
+		"matrix.example.org or @you:example.org", "your user name", "", "mxauth on " + hostOr(c.opt.Hostname),
 	}
 	for i := range f.inputs {
 		in := textinput.New()
 		in.Prompt = ""
 		in.Placeholder = placeholders[i]
 		in.CharLimit = 256
-		in.SetStyles(st.Input)
+		in.SetStyles(c.styles.Input)
 		in.SetVirtualCursor(true)
 		f.inputs[i] = in
 	}
@@ -106,16 +107,16 @@ func hostOr(h string) string {
 	return h
 }
 
-func (f *loginForm) title() string {
+func (f *loginScreen) Title() string {
 	if f.reauth != nil {
 		return "Sign in again"
 	}
 	return "Add account"
 }
 
-func (f *loginForm) value(i int) string { return strings.TrimSpace(f.inputs[i].Value()) }
+func (f *loginScreen) value(i int) string { return strings.TrimSpace(f.inputs[i].Value()) }
 
-func (f *loginForm) setFocus(i int) tea.Cmd {
+func (f *loginScreen) setFocus(i int) tea.Cmd {
 	f.focus = (i + fieldCount) % fieldCount
 	var cmd tea.Cmd
 	for j := range f.inputs {
@@ -128,15 +129,15 @@ func (f *loginForm) setFocus(i int) tea.Cmd {
 	return cmd
 }
 
-func (f *loginForm) setError(kind loginErr, text string, field int) {
+func (f *loginScreen) setError(kind loginErr, text string, field int) {
 	f.errKind, f.errText, f.errField = kind, text, field
 }
 
-func (f *loginForm) clearError() { f.setError(errNone, "", 0) }
+func (f *loginScreen) clearError() { f.setError(errNone, "", 0) }
 
 // updateFocused passes a key or paste to the focused field. An error about
 // that field is stale once the field changes, so it goes.
-func (f *loginForm) updateFocused(msg tea.Msg) tea.Cmd {
+func (f *loginScreen) updateFocused(msg tea.Msg) tea.Cmd {
 	before := f.inputs[f.focus].Value()
 	var cmd tea.Cmd
 	f.inputs[f.focus], cmd = f.inputs[f.focus].Update(msg)
@@ -146,15 +147,11 @@ func (f *loginForm) updateFocused(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// openLogin shows the form, empty for a new account or pre-filled to sign an
+// open fills the form: empty for a new account, or pre-filled to sign an
 // existing one in again (reusing its device when the server kept it).
-func (m *model) openLogin(reauth *AccountView) tea.Cmd {
-	f := newLoginForm(m.styles, m.opt.Hostname)
-	f.seq = m.nextSeq()
-	if w := m.width; w > 0 {
-		f.setWidth(w)
-	}
-	f.inputs[fieldDevice].SetValue("mxauth on " + hostOr(m.opt.Hostname))
+func (f *loginScreen) open(reauth *AccountView) tea.Cmd {
+	f.seq = f.nextSeq()
+	f.inputs[fieldDevice].SetValue("mxauth on " + hostOr(f.opt.Hostname))
 	cmd := f.setFocus(fieldHomeserver)
 	if reauth != nil {
 		a := *reauth
@@ -167,49 +164,88 @@ func (m *model) openLogin(reauth *AccountView) tea.Cmd {
 		}
 		cmd = f.setFocus(fieldPassword)
 	}
-	m.login = f
-	m.screen = screenLogin
-	m.showHelp = false
 	return cmd
 }
 
-func (f *loginForm) setWidth(w int) {
+func (f *loginScreen) Busy() bool { return f.busy || f.resolving }
+
+func (f *loginScreen) HelpContext(km *KeyMap) { km.mode = helpLogin }
+
+func (f *loginScreen) SetSize(w, h int) {
+	f.w, f.h = w, h
+	if w > 0 {
+		f.setWidth(w)
+	}
+}
+
+// reset empties the form once it is left.
+func (f *loginScreen) reset() {
+	*f = *newLoginScreen(f.common)
+}
+
+func (f *loginScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return f.onKey(msg)
+	case tea.PasteMsg:
+		if !f.busy {
+			return f.updateFocused(msg)
+		}
+	case tickMsg:
+		f.tick(f.now())
+	case loginDoneMsg:
+		return f.loginDone(msg)
+	case resolveDoneMsg:
+		return f.resolveDone(msg)
+	}
+	return nil
+}
+
+// tick ends a rate limit's countdown.
+func (f *loginScreen) tick(now time.Time) {
+	if !f.retryAt.IsZero() && !now.Before(f.retryAt) {
+		f.retryAt = time.Time{}
+		if f.errKind == errRateLimited {
+			f.setError(errOther, "You can try again now.", fieldPassword)
+		}
+	}
+}
+
+func (f *loginScreen) setWidth(w int) {
 	iw := min(48, max(20, w-22))
 	for i := range f.inputs {
 		f.inputs[i].SetWidth(iw)
 	}
 }
 
-func (m *model) loginKey(k tea.KeyPressMsg) tea.Cmd {
-	f := &m.login
-	km := m.keys
+func (f *loginScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
+	km := f.keys
 	if key.Matches(k, km.Back) {
 		if f.busy {
 			// The call finishes in the background; its answer is dropped.
-			f.seq = m.nextSeq()
+			f.nextSeq()
 		}
-		m.screen = screenHome
-		m.login = newLoginForm(m.styles, m.opt.Hostname)
+		f.nav.show(screenHome)
+		f.reset()
 		return nil
 	}
 	if f.busy {
 		return nil
 	}
-	switch k.String() {
-	case "tab", "down":
-		return tea.Batch(m.leaveField(), f.setFocus(f.focus+1))
-	case "shift+tab", "up":
-		return tea.Batch(m.leaveField(), f.setFocus(f.focus-1))
-	case "enter":
-		return m.submitLogin()
+	switch {
+	case key.Matches(k, km.Next):
+		return tea.Batch(f.leaveField(), f.setFocus(f.focus+1))
+	case key.Matches(k, km.Prev):
+		return tea.Batch(f.leaveField(), f.setFocus(f.focus-1))
+	case key.Matches(k, km.Submit):
+		return f.submitLogin()
 	}
 	return f.updateFocused(k)
 }
 
 // leaveField starts discovery when the user leaves a homeserver field holding
 // something new, so the form can show what it found before submit.
-func (m *model) leaveField() tea.Cmd {
-	f := &m.login
+func (f *loginScreen) leaveField() tea.Cmd {
 	if f.focus != fieldHomeserver {
 		return nil
 	}
@@ -217,19 +253,18 @@ func (m *model) leaveField() tea.Cmd {
 	if input == "" || input == f.resolvedFor || f.reauth != nil {
 		return nil
 	}
-	f.resolving, f.resolveSeq = true, m.nextSeq()
+	f.resolving, f.resolveSeq = true, f.nextSeq()
 	f.clearError()
 	seq := f.resolveSeq
-	b := m.b
-	return m.call(func(ctx context.Context) tea.Msg {
+	b := f.b
+	return f.call(func(ctx context.Context) tea.Msg {
 		u, err := b.Resolve(ctx, input)
 		return resolveDoneMsg{seq: seq, input: input, baseURL: u, err: err}
 	})
 }
 
-func (m *model) resolveDone(msg resolveDoneMsg) tea.Cmd {
-	f := &m.login
-	if m.screen != screenLogin || msg.seq != f.resolveSeq || !f.resolving {
+func (f *loginScreen) resolveDone(msg resolveDoneMsg) tea.Cmd {
+	if f.screen != screenLogin || msg.seq != f.resolveSeq || !f.resolving {
 		return nil
 	}
 	f.resolving = false
@@ -239,15 +274,14 @@ func (m *model) resolveDone(msg resolveDoneMsg) tea.Cmd {
 	if msg.err != nil {
 		// The user may be typing elsewhere (a password, even): the error is
 		// shown, the focus stays where the user put it.
-		m.setLoginError(msg.err, msg.input, true, false)
+		f.setLoginError(msg.err, msg.input, true, false)
 		return nil
 	}
-	m.applyResolved(msg.input, msg.baseURL)
+	f.applyResolved(msg.input, msg.baseURL)
 	return nil
 }
 
-func (m *model) applyResolved(input, baseURL string) {
-	f := &m.login
+func (f *loginScreen) applyResolved(input, baseURL string) {
 	if f.value(fieldHomeserver) == input || f.value(fieldHomeserver) == "" {
 		f.inputs[fieldHomeserver].SetValue(baseURL)
 	}
@@ -257,16 +291,15 @@ func (m *model) applyResolved(input, baseURL string) {
 	}
 }
 
-func (m *model) submitLogin() tea.Cmd {
-	f := &m.login
-	now := m.now()
+func (f *loginScreen) submitLogin() tea.Cmd {
+	now := f.now()
 	if !f.retryAt.IsZero() && now.Before(f.retryAt) {
 		return nil // the countdown is already on screen
 	}
 	hs, user, pw := f.value(fieldHomeserver), f.value(fieldUser), f.inputs[fieldPassword].Value()
 	device := f.value(fieldDevice)
 	if device == "" {
-		device = "mxauth on " + hostOr(m.opt.Hostname)
+		device = "mxauth on " + hostOr(f.opt.Hostname)
 	}
 	if hs == "" && strings.HasPrefix(user, "@") {
 		hs = user // a full Matrix ID names its server
@@ -291,7 +324,7 @@ func (m *model) submitLogin() tea.Cmd {
 		p.DeviceID = f.reauth.DeviceID // soft logout keeps the device
 	}
 	needResolve := hs != f.resolvedFor
-	f.resolving, f.resolveSeq = false, m.nextSeq() // the sign-in call discovers itself
+	f.resolving, f.resolveSeq = false, f.nextSeq() // the sign-in call discovers itself
 	input, base := hs, f.resolvedURL
 	f.busy, f.busyText = true, "signing in…"
 	if needResolve {
@@ -299,8 +332,8 @@ func (m *model) submitLogin() tea.Cmd {
 	}
 	f.clearError()
 	seq := f.seq
-	b := m.b
-	return m.call(func(ctx context.Context) tea.Msg {
+	b := f.b
+	return f.call(func(ctx context.Context) tea.Msg {
 		out := loginDoneMsg{seq: seq}
 		if needResolve {
 			u, err := b.Resolve(ctx, input)
@@ -317,40 +350,31 @@ func (m *model) submitLogin() tea.Cmd {
 	})
 }
 
-func (m *model) loginDone(msg loginDoneMsg) tea.Cmd {
-	f := &m.login
-	if m.screen != screenLogin || msg.seq != f.seq {
+func (f *loginScreen) loginDone(msg loginDoneMsg) tea.Cmd {
+	if f.screen != screenLogin || msg.seq != f.seq {
 		return nil
 	}
 	f.busy = false
 	if msg.resolveErr != nil {
-		m.setLoginError(msg.resolveErr, msg.input, true, true)
+		f.setLoginError(msg.resolveErr, msg.input, true, true)
 		return nil
 	}
 	if msg.input != "" {
-		m.applyResolved(msg.input, msg.baseURL)
+		f.applyResolved(msg.input, msg.baseURL)
 	}
 	if msg.err != nil {
-		m.setLoginError(msg.err, msg.baseURL, false, true)
+		f.setLoginError(msg.err, msg.baseURL, false, true)
 		return nil
 	}
-	m.reloadAccounts()
-	if !matchesFilter(msg.acct, strings.ToLower(strings.TrimSpace(m.filter.Value()))) {
-		m.clearFilter() // the new account must be in view
-	}
-	m.selectUser(msg.acct.UserID)
-	m.keyringRecovered = true
-	m.setStatus("signed in as "+clean(msg.acct.UserID)+" on device "+clean(msg.acct.DeviceID), true)
-	m.screen = screenHome
-	m.login = newLoginForm(m.styles, m.opt.Hostname)
+	f.nav.signedIn(msg.acct)
+	f.reset()
 	return nil
 }
 
 // setLoginError says precisely what went wrong. After a submit (the form was
 // locked, so no key was typed meanwhile) it puts the cursor where the user can
 // fix it; after a background check it leaves the cursor alone.
-func (m *model) setLoginError(err error, where string, resolving, moveFocus bool) {
-	f := &m.login
+func (f *loginScreen) setLoginError(err error, where string, resolving, moveFocus bool) {
 	where = clean(where)
 	defer func() {
 		if moveFocus && f.errField != f.focus && f.errKind != errOther {
@@ -387,7 +411,7 @@ func (m *model) setLoginError(err error, where string, resolving, moveFocus bool
 		if !ok || d <= 0 {
 			d = 10 * time.Second
 		}
-		f.retryAt = m.now().Add(d)
+		f.retryAt = f.now().Add(d)
 		f.setError(errRateLimited, "Too many attempts.", fieldPassword)
 	case matrix.IsForbidden(err):
 		f.setError(errWrongPassword, "Wrong user name or password.", fieldPassword)
@@ -417,9 +441,9 @@ func (m *model) setLoginError(err error, where string, resolving, moveFocus bool
 	}
 }
 
-func (m *model) loginView(w, h int) string {
-	f := &m.login
-	s := m.styles
+func (f *loginScreen) View() string {
+	w := f.w
+	s := f.styles
 	var b strings.Builder
 	if f.reauth != nil {
 		b.WriteString("  Sign in again as " + s.UserID.Render(clean(f.reauth.UserID)))
@@ -452,11 +476,11 @@ func (m *model) loginView(w, h int) string {
 	b.WriteString("\n")
 	switch {
 	case f.busy:
-		b.WriteString("  " + m.spin.View() + " " + f.busyText)
+		b.WriteString("  " + f.spin.View() + " " + f.busyText)
 	case f.resolving:
-		b.WriteString("  " + m.spin.View() + " discovering " + clean(f.value(fieldHomeserver)) + "…")
+		b.WriteString("  " + f.spin.View() + " discovering " + clean(f.value(fieldHomeserver)) + "…")
 	case f.errKind == errRateLimited && !f.retryAt.IsZero():
-		left := seconds(f.retryAt.Sub(m.now()))
+		left := seconds(f.retryAt.Sub(f.now()))
 		b.WriteString("  " + s.Error.Render("Too many attempts. Try again in "+formatSeconds(left)+"."))
 	case f.errText != "":
 		b.WriteString(indent(s.Error.Render(wrap(f.errText, min(w-4, 72))), "  "))

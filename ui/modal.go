@@ -6,6 +6,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"mxauth/matrix"
 )
@@ -20,6 +21,7 @@ const (
 // uiaModal asks for the account password (user-interactive auth) over the
 // screen that needs it. It stays in one UIA session across wrong attempts.
 type uiaModal struct {
+	*common
 	purpose   modalPurpose
 	userID    string
 	deviceID  string
@@ -33,25 +35,37 @@ type uiaModal struct {
 	stage       string
 	fallbackURL string
 	copy        copyState // of the fallback address
+
+	resend   func(auth *matrix.AuthData) tea.Cmd // sends the request again with auth
+	onCancel func()                              // tells the screen that asked
 }
 
 func modalInputWidth(w int) int { return min(36, max(16, w-30)) }
 
-// openOrUpdateModal shows a challenge: a new modal for a new session, or the
-// same modal (with "wrong password") when the server answers in the same one.
-func (m *model) openOrUpdateModal(p modalPurpose, userID, deviceID string, ch *matrix.UIAChallenge) {
-	md := m.modal
-	if md == nil || md.purpose != p || md.userID != userID || md.session != ch.Session {
+// uiaRequest is what a screen needs confirmed, and how to go on.
+type uiaRequest struct {
+	purpose          modalPurpose
+	userID, deviceID string
+	resend           func(auth *matrix.AuthData) tea.Cmd
+	onCancel         func()
+}
+
+// showChallenge shows a challenge: a new dialog for a new session, or the
+// same one (with "wrong password") when the server answers in the same one.
+func (c *common) showChallenge(r uiaRequest, ch *matrix.UIAChallenge) {
+	md := c.uia()
+	if md == nil || md.purpose != r.purpose || md.userID != r.userID || md.session != ch.Session {
 		in := textinput.New()
 		in.Prompt = ""
 		in.EchoMode = textinput.EchoPassword
 		in.EchoCharacter = '•'
 		in.CharLimit = 512
-		in.SetStyles(m.styles.Input)
-		in.SetWidth(modalInputWidth(m.width))
+		in.SetStyles(c.styles.Input)
+		in.SetWidth(modalInputWidth(c.width))
 		in.Focus()
-		md = &uiaModal{purpose: p, userID: userID, deviceID: deviceID, session: ch.Session, input: in}
-		m.modal = md
+		md = &uiaModal{common: c, purpose: r.purpose, userID: r.userID, deviceID: r.deviceID, session: ch.Session, input: in,
+			resend: r.resend, onCancel: r.onCancel}
+		c.dialog = md
 	} else {
 		md.errText = ""
 		if md.fallbackURL != "" && !ch.StageFailed() {
@@ -76,19 +90,55 @@ func (m *model) openOrUpdateModal(p modalPurpose, userID, deviceID string, ch *m
 			return
 		}
 		md.stage = stages[0]
-		md.fallbackURL = m.b.FallbackURL(userID, md.stage, ch.Session)
+		md.fallbackURL = c.b.FallbackURL(r.userID, md.stage, ch.Session)
 	}
 }
 
-func (m *model) modalKey(k tea.KeyPressMsg) tea.Cmd {
-	md := m.modal
+func (md *uiaModal) Busy() bool { return md.busy }
+
+func (md *uiaModal) HelpMode() helpMode {
+	if md.fallbackURL != "" {
+		return helpFallback
+	}
+	return helpModal
+}
+
+func (md *uiaModal) SetSize(w, _ int) { md.input.SetWidth(modalInputWidth(w)) }
+
+// fail shows why the request did not go through; the dialog stays open.
+func (md *uiaModal) fail(text string) {
+	md.busy, md.errText = false, text
+}
+
+func (md *uiaModal) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return md.onKey(msg)
+	case tea.PasteMsg:
+		if md.busy {
+			return nil
+		}
+		var cmd tea.Cmd
+		md.input, cmd = md.input.Update(msg)
+		return cmd
+	case tea.ClipboardMsg:
+		if md.copy == copySent && md.fallbackURL != "" && msg.Content == md.fallbackURL {
+			md.copy = copyConfirmed
+		}
+	}
+	return nil
+}
+
+func (md *uiaModal) onKey(k tea.KeyPressMsg) tea.Cmd {
+	km := md.keys
 	switch {
-	case key.Matches(k, m.keys.Cancel):
-		m.cancelModal()
+	case key.Matches(k, km.Cancel):
+		md.dialog = nil
+		md.onCancel()
 		return nil
 	case md.busy:
 		return nil
-	case k.String() == "enter":
+	case key.Matches(k, km.ModalSubmit, km.Continue):
 		var auth *matrix.AuthData
 		if md.fallbackURL != "" {
 			auth = matrix.SessionAuth(md.session)
@@ -105,10 +155,10 @@ func (m *model) modalKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		md.busy, md.errText = true, ""
-		return m.resendUIA(auth)
+		return md.resend(auth)
 	}
 	if md.fallbackURL != "" {
-		if k.String() == "c" {
+		if key.Matches(k, km.CopyURL) {
 			md.copy = copySent
 			return copyCmd(md.fallbackURL)
 		}
@@ -119,34 +169,9 @@ func (m *model) modalKey(k tea.KeyPressMsg) tea.Cmd {
 	return cmd
 }
 
-func (m *model) resendUIA(auth *matrix.AuthData) tea.Cmd {
-	md := m.modal
-	switch md.purpose {
-	case modalDeleteDevice:
-		return m.deleteDeviceCmd(md.userID, md.deviceID, auth)
-	default:
-		return m.mintCmd(auth)
-	}
-}
-
-func (m *model) cancelModal() {
-	md := m.modal
-	m.modal = nil
-	switch md.purpose {
-	case modalMintToken:
-		m.token.seq = m.nextSeq() // drop an answer still on its way
-		m.token.phase = tokenCancelled
-		m.token.session = ""
-	case modalDeleteDevice:
-		m.details.deleting = false
-		m.details.note = "Device not deleted."
-	}
-}
-
-func (m *model) modalView() string {
-	md := m.modal
-	s := m.styles
-	width := min(56, max(40, m.width-8))
+func (md *uiaModal) View() string {
+	s := md.styles
+	width := min(56, max(40, md.width-8))
 	var what string
 	switch md.purpose {
 	case modalDeleteDevice:
@@ -160,7 +185,7 @@ func (m *model) modalView() string {
 			wrap("The server wants a step mxauth cannot show here ("+clean(md.stage)+") for "+clean(md.userID)+", "+what, width),
 			"",
 			"Open this address in a browser and complete it:",
-			s.Value.Render(hardWrap(clean(md.fallbackURL), width)),
+			s.Value.Render(ansi.Hardwrap(clean(md.fallbackURL), width, false)),
 			"",
 			"Then press enter here. c copies the address.",
 		)
@@ -173,7 +198,7 @@ func (m *model) modalView() string {
 	}
 	switch {
 	case md.busy:
-		lines = append(lines, "", m.spin.View()+" checking…")
+		lines = append(lines, "", md.spin.View()+" checking…")
 	case md.errText != "":
 		lines = append(lines, "", s.Error.Render(wrap(md.errText, width)))
 	case md.copy != copyNone:
@@ -185,16 +210,4 @@ func (m *model) modalView() string {
 	}
 	lines = append(lines, "", s.Muted.Render(hint))
 	return s.Modal.Render(strings.Join(lines, "\n"))
-}
-
-// hardWrap breaks text without spaces (a URL) every w cells.
-func hardWrap(s string, w int) string {
-	r := []rune(s)
-	var parts []string
-	for len(r) > w {
-		parts = append(parts, string(r[:w]))
-		r = r[w:]
-	}
-	parts = append(parts, string(r))
-	return strings.Join(parts, "\n")
 }

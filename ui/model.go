@@ -6,14 +6,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/x/ansi"
-
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/progress"
 	"charm.land/bubbles/v2/spinner"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
@@ -51,49 +50,22 @@ type (
 )
 
 // model is the root: it owns the shared state (size, clock, styles, keys,
-// accounts snapshot) and routes messages to the screen in front.
+// accounts snapshot, status line, dialog) and routes messages to the screen
+// in front, or to the dialog over it.
 type model struct {
-	ctx    context.Context
-	b      Backend
-	opt    RunOptions
-	now    func() time.Time
-	styles Styles
-	keys   KeyMap
-	help   help.Model
-	spin   spinner.Model
-	bar    progress.Model
+	*common
+	help     help.Model
+	spinning bool
+	fatal    error
 
-	width, height int
-	darkBG        bool
-	spinning      bool
-	fatal         error
-
-	screen   screen
-	accounts []AccountView // every account, in user-ID order
-	cursor   int           // in shown(): the accounts the filter lets through
-	status   string        // last background event or action result
-	statusOK bool
-	showHelp bool
-	confirm  *confirmDialog
-	modal    *uiaModal
-
-	// filter narrows a long list (/); filtering while it is being typed.
-	filter    textinput.Model
-	filtering bool
-	pageRows  int // accounts one screen holds, from the last layout: PgUp/PgDn move that far
-
-	login   loginForm
-	details detailsScreen
-	token   tokenScreen
+	home    *homeScreen
+	login   *loginScreen
+	details *detailsScreen
+	token   *tokenScreen
 
 	tick       func() tea.Cmd // the 1 Hz clock; tests drive ticks by hand
-	seq        int            // numbers requests so late answers for a screen left behind are dropped
 	events     <-chan session.Event
-	lastExpiry map[string]expirySeen
 	notesUntil time.Time // start-up notes stay in the status line until then
-	// keyringRecovered: a sign-in worked since start, so the start-up
-	// keyring problem is over.
-	keyringRecovered bool
 }
 
 // expirySeen remembers when the interface first saw an expiry deadline, to
@@ -109,33 +81,35 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 		now = time.Now
 	}
 	st := NewStyles(opt.NoColor)
-	m := &model{
+	c := &common{
 		ctx:        ctx,
 		b:          b,
 		opt:        opt,
 		now:        now,
 		styles:     st,
 		keys:       DefaultKeyMap(),
-		help:       help.New(),
 		darkBG:     true,
 		lastExpiry: map[string]expirySeen{},
-		tick:       tickCmd,
 	}
-	m.help.Styles = st.Help
-	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(st.Busy))
+	c.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(st.Busy))
 	popts := []progress.Option{progress.WithoutPercentage(), progress.WithFillCharacters('█', '░')}
 	if !opt.NoColor {
 		popts = append(popts, progress.WithColors(st.ProgressFull))
 	}
-	m.bar = progress.New(popts...)
+	c.bar = progress.New(popts...)
 	if opt.NoColor {
-		m.bar.FullColor, m.bar.EmptyColor = nil, nil
+		c.bar.FullColor, c.bar.EmptyColor = nil, nil
 	}
+	m := &model{common: c, help: help.New(), tick: tickCmd}
+	c.nav = m
+	m.help.Styles = st.Help
 	m.events = b.Events()
+	m.home = newHomeScreen(c)
+	m.login = newLoginScreen(c)
+	m.details = &detailsScreen{common: c}
+	m.token = &tokenScreen{common: c}
 	m.accounts = b.Accounts()
 	sortAccounts(m.accounts)
-	m.filter = newFilterInput(st)
-	m.login = newLoginForm(st, opt.Hostname)
 	m.setNotes(opt.Notes)
 	return m
 }
@@ -189,25 +163,31 @@ func waitEvent(ch <-chan session.Event) tea.Cmd {
 	}
 }
 
-// call runs a backend call in a command with a deadline, turning a panic in
-// it into a message so the program can exit cleanly.
-func (m *model) call(f func(ctx context.Context) tea.Msg) tea.Cmd {
-	parent := m.ctx
-	return func() (msg tea.Msg) {
-		defer func() {
-			if r := recover(); r != nil {
-				msg = panicMsg{r}
-			}
-		}()
-		ctx, cancel := context.WithTimeout(parent, callTimeout)
-		defer cancel()
-		return f(ctx)
+// active is the screen in front.
+func (m *model) active() screenModel {
+	switch m.screen {
+	case screenLogin:
+		return m.login
+	case screenDetails:
+		return m.details
+	case screenToken:
+		return m.token
 	}
+	return m.home
 }
 
-func (m *model) nextSeq() int {
-	m.seq++
-	return m.seq
+func (m *model) screens() []screenModel {
+	return []screenModel{m.home, m.login, m.details, m.token}
+}
+
+// broadcast hands a message to every screen: each acts only on its own
+// answers and ticks, whether or not it is in front.
+func (m *model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, s := range m.screens() {
+		cmds = append(cmds, s.Update(msg))
+	}
+	return tea.Batch(cmds...)
 }
 
 // startSpin starts the spinner's tick chain unless it is already running.
@@ -220,38 +200,21 @@ func (m *model) startSpin() tea.Cmd {
 }
 
 func (m *model) busy() bool {
-	if m.modal != nil && m.modal.busy {
+	if m.dialog != nil && m.dialog.Busy() {
 		return true
 	}
-	switch m.screen {
-	case screenLogin:
-		return m.login.busy || m.login.resolving
-	case screenDetails:
-		return m.details.infoLoading || m.details.devLoading || m.details.revealLoading || m.details.deleting
-	case screenToken:
-		return m.token.phase == tokenChecking || m.token.phase == tokenMinting
-	}
-	return m.confirm != nil && m.confirm.busy
+	return m.active().Busy()
 }
 
-func (m *model) setStatus(s string, ok bool) {
-	m.status, m.statusOK = s, ok
-}
-
+// reloadAccounts reads the accounts snapshot again; the list's cursor stays
+// on its account when others come or go.
 func (m *model) reloadAccounts() {
-	sel, ok := m.selected()
+	sel, ok := m.home.selected()
 	m.accounts = m.b.Accounts()
 	sortAccounts(m.accounts)
-	if ok {
-		m.selectUser(sel.UserID) // the cursor stays on its account when others come or go
-	}
-	m.clampCursor()
-	now := m.now()
+	m.home.accountsChanged(sel.UserID, ok)
 	for _, a := range m.accounts {
-		exp := a.Status.ExpiresAt
-		if seen, ok := m.lastExpiry[a.UserID]; !ok || !seen.expiresAt.Equal(exp) {
-			m.lastExpiry[a.UserID] = expirySeen{expiresAt: exp, seenAt: now}
-		}
+		m.noteExpiry(a.UserID, a.Status.ExpiresAt)
 	}
 }
 
@@ -269,29 +232,11 @@ func (m *model) applyStatus(st session.Status) {
 			break
 		}
 		a.Status = st
-		if seen, ok := m.lastExpiry[a.UserID]; !ok || !seen.expiresAt.Equal(st.ExpiresAt) {
-			m.lastExpiry[a.UserID] = expirySeen{expiresAt: st.ExpiresAt, seenAt: m.now()}
-		}
+		m.home.statusChanged(i)
+		m.noteExpiry(a.UserID, st.ExpiresAt)
 		return
 	}
 	m.reloadAccounts()
-}
-
-func (m *model) account(userID string) (AccountView, bool) {
-	for _, a := range m.accounts {
-		if a.UserID == userID {
-			return a, true
-		}
-	}
-	return AccountView{}, false
-}
-
-func (m *model) selected() (AccountView, bool) {
-	shown := m.shown()
-	if m.cursor < 0 || m.cursor >= len(shown) {
-		return AccountView{}, false
-	}
-	return shown[m.cursor], true
 }
 
 func (m *model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }
@@ -304,16 +249,19 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.SetWidth(max(0, msg.Width-2))
-		m.login.setWidth(msg.Width)
-		if m.modal != nil {
-			m.modal.input.SetWidth(modalInputWidth(msg.Width))
+		for _, s := range m.screens() {
+			s.SetSize(msg.Width, msg.Height)
+		}
+		if m.dialog != nil {
+			m.dialog.SetSize(msg.Width, msg.Height)
 		}
 		return m, nil
 	case tea.BackgroundColorMsg:
 		m.darkBG = msg.IsDark()
 		return m, nil
 	case tickMsg:
-		return m, tea.Batch(m.onTick(), m.tick())
+		m.reloadAccounts()
+		return m, tea.Batch(m.broadcast(msg), m.tick())
 	case spinner.TickMsg:
 		if !m.busy() {
 			m.spinning = false
@@ -342,12 +290,28 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd := m.onKey(msg)
 		return m, tea.Batch(cmd, m.spinIfBusy())
 	case tea.PasteMsg:
-		return m, m.onPaste(msg)
+		if m.dialog != nil {
+			return m, m.dialog.Update(msg)
+		}
+		return m, m.active().Update(msg)
 	case tea.ClipboardMsg:
-		m.clipboardRead(msg)
-		return m, nil
+		if m.dialog != nil {
+			m.dialog.Update(msg)
+		}
+		return m, m.token.Update(msg)
+	case refreshDoneMsg:
+		m.reloadAccounts()
+		if msg.err != nil {
+			m.setStatus("refresh of "+msg.userID+" failed: "+describe(msg.err), false)
+		} else {
+			m.setStatus("refreshed "+msg.userID, true)
+		}
+		return m, m.spinIfBusy()
+	case signOutDoneMsg:
+		m.signOutDone(msg)
+		return m, m.spinIfBusy()
 	}
-	cmd := m.onResult(msg)
+	cmd := m.broadcast(msg)
 	return m, tea.Batch(cmd, m.spinIfBusy())
 }
 
@@ -356,22 +320,6 @@ func (m *model) spinIfBusy() tea.Cmd {
 		return m.startSpin()
 	}
 	return nil
-}
-
-// onTick drives every countdown from the one 1 Hz clock.
-func (m *model) onTick() tea.Cmd {
-	m.reloadAccounts()
-	now := m.now()
-	var cmds []tea.Cmd
-	m.details.tick(now)
-	cmds = append(cmds, m.tokenTick(now))
-	if !m.login.retryAt.IsZero() && !now.Before(m.login.retryAt) {
-		m.login.retryAt = time.Time{}
-		if m.login.errKind == errRateLimited {
-			m.login.setError(errOther, "You can try again now.", fieldPassword)
-		}
-	}
-	return tea.Batch(cmds...)
 }
 
 func (m *model) onEvent(ev session.Event) {
@@ -413,73 +361,78 @@ func (m *model) onEvent(ev session.Event) {
 	m.setStatus(m.clock(at)+" "+s, ok)
 }
 
-// clock formats a wall time in the clock's own location, so a pinned clock
-// gives the same text everywhere.
-func (m *model) clock(t time.Time) string {
-	return t.In(m.now().Location()).Format("15:04:05")
-}
-
 func (m *model) onKey(k tea.KeyPressMsg) tea.Cmd {
-	if k.String() == "ctrl+c" {
+	if key.Matches(k, m.keys.ForceQuit) {
 		return tea.Quit
 	}
 	if m.tooSmall() {
-		if k.String() == "q" {
+		if key.Matches(k, m.keys.Quit) {
 			return tea.Quit
 		}
 		return nil
 	}
-	if m.modal != nil {
-		return m.modalKey(k)
+	if m.dialog != nil {
+		return m.dialog.Update(k)
 	}
-	if m.confirm != nil {
-		return m.confirmKey(k)
-	}
-	switch m.screen {
-	case screenLogin:
-		return m.loginKey(k)
-	case screenDetails:
-		return m.detailsKey(k)
-	case screenToken:
-		return m.tokenKey(k)
-	}
-	return m.homeKey(k)
+	return m.active().Update(k)
 }
 
-func (m *model) onPaste(p tea.PasteMsg) tea.Cmd {
-	if m.modal != nil && !m.modal.busy {
-		var cmd tea.Cmd
-		m.modal.input, cmd = m.modal.input.Update(p)
-		return cmd
-	}
-	if m.screen == screenLogin && !m.login.busy {
-		return m.login.updateFocused(p)
-	}
-	return nil
-}
-
-// onResult routes the answers of backend calls.
-func (m *model) onResult(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case loginDoneMsg:
-		return m.loginDone(msg)
-	case resolveDoneMsg:
-		return m.resolveDone(msg)
-	case refreshDoneMsg:
-		m.reloadAccounts()
+// signOutDone ends the sign-out dialog, or says why it failed in it.
+func (m *model) signOutDone(msg signOutDoneMsg) {
+	m.reloadAccounts()
+	if c := m.confirmation(); c != nil && c.userID == msg.userID {
 		if msg.err != nil {
-			m.setStatus("refresh of "+msg.userID+" failed: "+describe(msg.err), false)
-		} else {
-			m.setStatus("refreshed "+msg.userID, true)
+			c.busy = false
+			c.err = describe(msg.err)
+			return
 		}
-	case signOutDoneMsg:
-		return m.signOutDone(msg)
-	case serverInfoMsg, devicesMsg, accessTokenMsg, deleteDeviceMsg:
-		return m.detailsResult(msg)
-	case checkTokenMsg, mintMsg:
-		return m.tokenResult(msg)
+		m.dialog = nil
 	}
-	return nil
+	if msg.err != nil {
+		m.setStatus("sign-out of "+msg.userID+" failed: "+describe(msg.err), false)
+		return
+	}
+	m.setStatus("signed out "+msg.userID, true)
+	if m.screen == screenDetails && m.details.userID == msg.userID {
+		m.show(screenHome)
+	}
+}
+
+// show brings a screen to the front, with the short help.
+func (m *model) show(s screen) {
+	m.screen = s
+	m.showHelp = false
+}
+
+func (m *model) openLogin(reauth *AccountView) tea.Cmd {
+	m.login = newLoginScreen(m.common)
+	m.login.SetSize(m.width, m.height)
+	cmd := m.login.open(reauth)
+	m.show(screenLogin)
+	return cmd
+}
+
+func (m *model) openDetails(userID string) tea.Cmd {
+	m.show(screenDetails)
+	return m.details.open(userID)
+}
+
+func (m *model) openToken(a AccountView) tea.Cmd {
+	from := screenHome
+	if m.screen == screenDetails || (m.screen == screenToken && m.token.from == screenDetails) {
+		from = screenDetails
+	}
+	m.show(screenToken)
+	return m.token.open(a, from)
+}
+
+// signedIn shows the new account on the list, selected, with the news.
+func (m *model) signedIn(a AccountView) {
+	m.reloadAccounts()
+	m.home.reveal(a)
+	m.keyringRecovered = true
+	m.setStatus("signed in as "+clean(a.UserID)+" on device "+clean(a.DeviceID), true)
+	m.show(screenHome)
 }
 
 func (m *model) View() tea.View {
@@ -499,11 +452,8 @@ func (m *model) render() string {
 		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, msg)
 	}
 	base := m.frame()
-	if m.confirm != nil {
-		base = m.overlay(base, m.confirmView())
-	}
-	if m.modal != nil {
-		base = m.overlay(base, m.modalView())
+	if m.dialog != nil {
+		base = m.overlay(base, m.dialog.View())
 	}
 	return base
 }
@@ -511,16 +461,8 @@ func (m *model) render() string {
 // frame lays out header, demo banner, the screen body, status line and help.
 func (m *model) frame() string {
 	w := m.width
-	title := "Accounts"
-	switch m.screen {
-	case screenLogin:
-		title = m.login.title()
-	case screenDetails:
-		title = "Account details"
-	case screenToken:
-		title = "Login token"
-	}
-	left := m.styles.Title.Render("mxauth") + m.styles.Muted.Render(" · ") + m.styles.Header.Render(title)
+	scr := m.active()
+	left := m.styles.Title.Render("mxauth") + m.styles.Muted.Render(" · ") + m.styles.Header.Render(scr.Title())
 	// The store's name gives way, at whole words, before anything is cut.
 	room := w - 3 - lipgloss.Width(left)
 	right := m.styles.StoreName.Render(fitWords("keyring: "+matrix.Sanitize(m.b.StoreName()), room))
@@ -531,7 +473,7 @@ func (m *model) frame() string {
 			right += m.styles.StoreName.Render(" " + name)
 		}
 	}
-	header := " " + left + gap(w-2-lipgloss.Width(left)-lipgloss.Width(right)) + right
+	header := " " + left + spaces(w-2-lipgloss.Width(left)-lipgloss.Width(right)) + right
 	header = truncate(header, w)
 
 	top := []string{header}
@@ -559,12 +501,13 @@ func (m *model) frame() string {
 
 	topH := lipgloss.Height(strings.Join(top, "\n"))
 	bodyH := m.height - topH - 1 - lipgloss.Height(helpView) - lipgloss.Height(statusLine)
-	compact := m.needsRoom(bodyH)
+	compact := m.screen == screenToken && m.dialog == nil && m.token.needsRoom(bodyH)
 	if compact {
 		bodyH += 2 // no spacer, no status line: the QR code comes first
 	}
-	body := m.body(w, max(1, bodyH))
-	body = fit(body, w, max(1, bodyH))
+	bodyH = max(1, bodyH)
+	scr.SetSize(w, bodyH)
+	body := fitBox(scr.View(), w, bodyH)
 
 	if compact {
 		return strings.Join(append(top, body, helpView), "\n")
@@ -572,48 +515,20 @@ func (m *model) frame() string {
 	return strings.Join(append(top, "", body, statusLine, helpView), "\n")
 }
 
-// needsRoom says whether the login token's QR code only fits once the
-// spacer and status line give up their rows.
-func (m *model) needsRoom(bodyH int) bool {
-	t := &m.token
-	return m.screen == screenToken && m.modal == nil && t.phase == tokenShown && t.qr != nil && qrRows(t.qr) > bodyH
-}
-
-// body renders the screen in front into w x h cells.
-func (m *model) body(w, h int) string {
-	switch m.screen {
-	case screenLogin:
-		return m.loginView(w, h)
-	case screenDetails:
-		return m.detailsView(w, h)
-	case screenToken:
-		return m.tokenView(w, h)
-	}
-	return m.homeView(w, h)
-}
-
 // helpView renders the help bar. The short form drops bindings from the
 // middle until it fits, keeping help and quit at the end reachable.
 func (m *model) helpView(w int) string {
 	km := m.keys
-	km.mode = m.helpMode()
-	km.tokenPhase = m.token.phase
-	switch m.screen {
-	case screenHome:
-		a, ok := m.selected()
-		km.needsSignIn = ok && canSignInAgain(a.Status.State)
-		km.noTokens = ok && a.Status.TokensUnknown
-		km.longList = len(m.shown()) > m.pageRows || m.filter.Value() != ""
-	case screenDetails:
-		a, ok := m.account(m.details.userID)
-		km.needsSignIn = ok && canSignInAgain(a.Status.State)
-		km.noTokens = ok && a.Status.TokensUnknown
+	if m.dialog != nil {
+		km.mode = m.dialog.HelpMode()
+	} else {
+		m.active().HelpContext(&km)
 	}
 	h := m.help
 	if m.showHelp {
 		h.ShowAll = true
 		full := h.View(km)
-		return fit(full, w, lipgloss.Height(full))
+		return fitBox(full, w, lipgloss.Height(full))
 	}
 	h.ShowAll = false
 	h.SetWidth(0) // width is handled here, by dropping whole entries
@@ -625,33 +540,6 @@ func (m *model) helpView(w int) string {
 		out = h.ShortHelpView(bindings)
 	}
 	return truncate(out, w)
-}
-
-func (m *model) helpMode() helpMode {
-	if m.modal != nil {
-		if m.modal.fallbackURL != "" {
-			return helpFallback
-		}
-		return helpModal
-	}
-	if m.confirm != nil {
-		return helpConfirm
-	}
-	switch m.screen {
-	case screenLogin:
-		return helpLogin
-	case screenDetails:
-		return helpDetails
-	case screenToken:
-		return helpToken
-	}
-	if m.filtering {
-		return helpFilter
-	}
-	if len(m.accounts) == 0 {
-		return helpHomeEmpty
-	}
-	return helpHome
 }
 
 func (m *model) demoBanner(d *DemoInfo) string {
@@ -690,15 +578,14 @@ func (m *model) overlay(base, box string) string {
 	return c.Render()
 }
 
-func gap(n int) string {
-	if n < 1 {
-		return " "
-	}
-	return strings.Repeat(" ", n)
+// spaces is a run of n blanks, at least one, between two parts of a line.
+func spaces(n int) string {
+	return strings.Repeat(" ", max(1, n))
 }
 
-// fit pads or cuts s to exactly h lines, each cut to w cells.
-func fit(s string, w, h int) string {
+// fitBox pads or cuts s to exactly h lines, each cut to w cells (by display
+// width, so wide characters count as the two cells they take).
+func fitBox(s string, w, h int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > h {
 		lines = lines[:h]
@@ -738,9 +625,7 @@ func statusLines(s string, w int) []string {
 	return lines
 }
 
+// truncate cuts styled text to w cells, marking the cut with an ellipsis.
 func truncate(s string, w int) string {
-	if lipgloss.Width(s) <= w {
-		return s
-	}
-	return ansiTruncate(s, w)
+	return ansi.Truncate(s, w, "…")
 }

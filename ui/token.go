@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 	"rsc.io/qr"
 
 	"mxauth/matrix"
@@ -66,6 +67,8 @@ func copyCmd(text string) tea.Cmd {
 
 // tokenScreen mints a single-use login token and shows it as text and QR code.
 type tokenScreen struct {
+	*common
+	w, h       int
 	seq        int
 	userID     string
 	homeserver string
@@ -82,54 +85,76 @@ type tokenScreen struct {
 	qr         *qr.Code // encoded once per token; nil when it does not fit a code
 }
 
-func (m *model) openToken(a AccountView) tea.Cmd {
-	from := screenHome
-	if m.screen == screenDetails || (m.screen == screenToken && m.token.from == screenDetails) {
-		from = screenDetails
-	}
-	m.token = tokenScreen{seq: m.nextSeq(), userID: a.UserID, homeserver: a.Homeserver, phase: tokenChecking, from: from}
-	m.screen = screenToken
-	m.showHelp = false
-	seq, u, b := m.token.seq, a.UserID, m.b
-	return m.call(func(ctx context.Context) tea.Msg {
+// open checks whether a's server can mint login tokens, then mints one.
+func (t *tokenScreen) open(a AccountView, from screen) tea.Cmd {
+	*t = tokenScreen{common: t.common, w: t.w, h: t.h, seq: t.nextSeq(), userID: a.UserID, homeserver: a.Homeserver, phase: tokenChecking, from: from}
+	seq, u, b := t.seq, a.UserID, t.b
+	return t.call(func(ctx context.Context) tea.Msg {
 		c, err := b.CheckLoginToken(ctx, u)
 		return checkTokenMsg{seq, u, c, err}
 	})
 }
 
+func (t *tokenScreen) Title() string { return "Login token" }
+
+func (t *tokenScreen) Busy() bool { return t.phase == tokenChecking || t.phase == tokenMinting }
+
+func (t *tokenScreen) SetSize(w, h int) { t.w, t.h = w, h }
+
+func (t *tokenScreen) HelpContext(km *KeyMap) {
+	km.mode = helpToken
+	km.tokenPhase = t.phase
+}
+
+// needsRoom says whether the QR code only fits once the spacer and status
+// line give up their rows.
+func (t *tokenScreen) needsRoom(bodyH int) bool {
+	return t.phase == tokenShown && t.qr != nil && qrRows(t.qr) > bodyH
+}
+
+func (t *tokenScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return t.onKey(msg)
+	case tickMsg:
+		return t.tick(t.now())
+	case tea.ClipboardMsg:
+		t.clipboardRead(msg)
+	case checkTokenMsg, mintMsg:
+		return t.onResult(msg)
+	}
+	return nil
+}
+
 // mintCmd asks for a token; auth is nil for the first request of a UIA session.
-func (m *model) mintCmd(auth *matrix.AuthData) tea.Cmd {
-	t := &m.token
-	if m.modal == nil {
+func (t *tokenScreen) mintCmd(auth *matrix.AuthData) tea.Cmd {
+	if t.uia() == nil {
 		t.phase = tokenMinting
 	}
-	seq, u, b := t.seq, t.userID, m.b
-	return m.call(func(ctx context.Context) tea.Msg {
+	seq, u, b := t.seq, t.userID, t.b
+	return t.call(func(ctx context.Context) tea.Msg {
 		r, err := b.MintLoginToken(ctx, u, auth)
 		return mintMsg{seq, u, r, err}
 	})
 }
 
-func (m *model) newToken() tea.Cmd {
-	t := &m.token
-	t.seq = m.nextSeq()
+func (t *tokenScreen) newToken() tea.Cmd {
+	t.seq = t.nextSeq()
 	t.token, t.session, t.copy, t.errText, t.qr = "", "", copyNone, "", nil
 	t.expiresAt, t.retryAt = time.Time{}, time.Time{}
-	return m.mintCmd(nil)
+	return t.mintCmd(nil)
 }
 
-func (m *model) tokenKey(k tea.KeyPressMsg) tea.Cmd {
-	t := &m.token
-	km := m.keys
+func (t *tokenScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
+	km := t.keys
 	switch {
 	case key.Matches(k, km.Back):
-		m.screen = t.from
-		m.token = tokenScreen{seq: m.nextSeq()} // forget the token
-		m.showHelp = false
+		t.nav.show(t.from)
+		*t = tokenScreen{common: t.common, w: t.w, h: t.h, seq: t.nextSeq()} // forget the token
 	case key.Matches(k, km.Quit):
 		return tea.Quit
 	case key.Matches(k, km.Help):
-		m.showHelp = !m.showHelp
+		t.showHelp = !t.showHelp
 	case key.Matches(k, km.Copy):
 		if t.phase == tokenShown && !t.token.IsZero() {
 			t.copy = copySent
@@ -139,21 +164,20 @@ func (m *model) tokenKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, km.NewToken):
 		switch t.phase {
 		case tokenUnsupported:
-			if a, ok := m.account(t.userID); ok {
-				return m.openToken(a)
+			if a, ok := t.account(t.userID); ok {
+				return t.nav.openToken(a)
 			}
 		case tokenShown, tokenExpired, tokenFailed, tokenCancelled:
-			return m.newToken()
+			return t.newToken()
 		}
 	}
 	return nil
 }
 
-func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
-	t := &m.token
+func (t *tokenScreen) onResult(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case checkTokenMsg:
-		if msg.seq != t.seq || m.screen != screenToken {
+		if msg.seq != t.seq || t.screen != screenToken {
 			return nil
 		}
 		switch {
@@ -162,15 +186,15 @@ func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
 		case !msg.check.Supported:
 			t.phase, t.reason = tokenUnsupported, clean(msg.check.Reason)
 		default:
-			return m.mintCmd(nil)
+			return t.mintCmd(nil)
 		}
 	case mintMsg:
-		if msg.seq != t.seq || m.screen != screenToken {
+		if msg.seq != t.seq || t.screen != screenToken {
 			return nil
 		}
 		if ch, ok := matrix.AsUIA(msg.err); ok {
 			t.phase, t.session = tokenAuth, ch.Session
-			m.openOrUpdateModal(modalMintToken, t.userID, "", ch)
+			t.showChallenge(uiaRequest{purpose: modalMintToken, userID: t.userID, resend: t.mintCmd, onCancel: t.cancelled}, ch)
 			return nil
 		}
 		if matrix.IsLimitExceeded(msg.err) {
@@ -178,23 +202,23 @@ func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
 			if !ok || d <= 0 {
 				d = 10 * time.Second
 			}
-			m.modal = nil
-			t.phase, t.retryAt = tokenRateLimited, m.now().Add(d)
+			t.closeUIA()
+			t.phase, t.retryAt = tokenRateLimited, t.now().Add(d)
 			return nil
 		}
 		if msg.err != nil {
-			if m.modal != nil {
-				m.modal.busy, m.modal.errText = false, describe(msg.err)
+			if md := t.uia(); md != nil {
+				md.fail(describe(msg.err))
 				return nil
 			}
 			t.phase, t.errText = tokenFailed, "Could not mint a token: "+describe(msg.err)
 			return nil
 		}
-		m.modal = nil
+		t.closeUIA()
 		r := msg.resp
 		base := r.ReceivedAt
 		if base.IsZero() {
-			base = m.now()
+			base = t.now()
 		}
 		t.phase, t.token, t.session, t.copy = tokenShown, r.LoginToken, "", copyNone
 		t.qr, _ = qr.Encode(r.LoginToken.Reveal(), qr.L) // too long for any code: shown as text only
@@ -208,19 +232,29 @@ func (m *model) tokenResult(msg tea.Msg) tea.Cmd {
 
 // clipboardRead confirms a copy when the terminal's clipboard reads back as
 // what was sent.
-func (m *model) clipboardRead(msg tea.ClipboardMsg) {
-	t := &m.token
-	if m.screen == screenToken && t.copy == copySent && !t.token.IsZero() && msg.Content == t.token.Reveal() {
+func (t *tokenScreen) clipboardRead(msg tea.ClipboardMsg) {
+	if t.screen == screenToken && t.copy == copySent && !t.token.IsZero() && msg.Content == t.token.Reveal() {
 		t.copy = copyConfirmed
 	}
-	if md := m.modal; md != nil && md.copy == copySent && md.fallbackURL != "" && msg.Content == md.fallbackURL {
-		md.copy = copyConfirmed
+}
+
+// cancelled follows the password dialog's esc: no token, and an answer
+// still on its way is dropped.
+func (t *tokenScreen) cancelled() {
+	t.seq = t.nextSeq()
+	t.phase = tokenCancelled
+	t.session = ""
+}
+
+// closeUIA closes the password dialog once the server has answered for good.
+func (t *tokenScreen) closeUIA() {
+	if t.uia() != nil {
+		t.dialog = nil
 	}
 }
 
 // tokenTick expires a shown token and resends after a rate limit.
-func (m *model) tokenTick(now time.Time) tea.Cmd {
-	t := &m.token
+func (t *tokenScreen) tick(now time.Time) tea.Cmd {
 	switch t.phase {
 	case tokenShown:
 		if !t.expiresAt.IsZero() && !now.Before(t.expiresAt) {
@@ -233,24 +267,24 @@ func (m *model) tokenTick(now time.Time) tea.Cmd {
 				// The password stage is already done in this session.
 				auth = matrix.SessionAuth(t.session)
 			}
-			return m.mintCmd(auth)
+			return t.mintCmd(auth)
 		}
 	}
 	return nil
 }
 
-func (m *model) tokenView(w, h int) string {
-	t := &m.token
-	s := m.styles
+func (t *tokenScreen) View() string {
+	w, h := t.w, t.h
+	s := t.styles
 	who := s.UserID.Render(clean(t.userID)) + s.Muted.Render(" on ") + clean(t.homeserver)
 	msg := func(lines ...string) string {
 		return "  " + who + "\n\n" + indent(strings.Join(lines, "\n"), "  ")
 	}
-	now := m.now()
+	now := t.now()
 	ww := min(72, w-4)
 	switch t.phase {
 	case tokenChecking:
-		return msg(m.spin.View() + " checking whether the server can mint login tokens…")
+		return msg(t.spin.View() + " checking whether the server can mint login tokens…")
 	case tokenUnsupported:
 		lines := []string{s.Warn.Render("This server cannot mint login tokens for this account.")}
 		if t.reason != "" {
@@ -259,7 +293,7 @@ func (m *model) tokenView(w, h int) string {
 		lines = append(lines, "", s.Muted.Render(wrap("Sign the new device in with your password instead. n checks again · esc goes back.", ww)))
 		return msg(lines...)
 	case tokenMinting:
-		return msg(m.spin.View() + " asking the server for a login token…")
+		return msg(t.spin.View() + " asking the server for a login token…")
 	case tokenAuth:
 		return msg(s.Muted.Render("Waiting for your password…"))
 	case tokenRateLimited:
@@ -272,19 +306,18 @@ func (m *model) tokenView(w, h int) string {
 	case tokenExpired:
 		return msg(s.Warn.Render("The token has expired — press n for a new one."))
 	}
-	return m.tokenShownView(w, h)
+	return t.shownView(w, h)
 }
 
 // tokenShownView puts the QR code beside the token so both fit in 80x24;
 // secondary text goes first when space runs out.
-func (m *model) tokenShownView(w, h int) string {
-	t := &m.token
-	s := m.styles
-	now := m.now()
+func (t *tokenScreen) shownView(w, h int) string {
+	s := t.styles
+	now := t.now()
 	var qrText string
 	qrW, qrH := 0, 0
 	if t.qr != nil {
-		qrText, qrW = renderCode(t.qr, s.QR, qrInkLight(s.NoColor, m.darkBG))
+		qrText, qrW = renderCode(t.qr, s.QR, qrInkLight(s.NoColor, t.darkBG))
 		qrH = lipgloss.Height(qrText)
 	}
 	showQR := t.qr != nil && qrH <= h && qrW+2+28 <= w
@@ -295,10 +328,10 @@ func (m *model) tokenShownView(w, h int) string {
 	}
 	tok := t.token.Reveal()
 	inner := max(8, colW-4)
-	box := s.Token.Render(hardWrap(tok, inner))
+	box := s.Token.Render(ansi.Hardwrap(tok, inner, false))
 
 	left := t.expiresAt.Sub(now)
-	bar := m.bar
+	bar := t.bar
 	bar.SetWidth(max(10, min(lipgloss.Width(box), colW)))
 	pct := 0.0
 	if total := t.expiresAt.Sub(t.issuedAt); total > 0 && left > 0 {

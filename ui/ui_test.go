@@ -61,16 +61,16 @@ func TestHomeNavigationAndQuit(t *testing.T) {
 	f.accounts = sampleAccounts()
 	m, _ := testModel(t, f)
 	press(m, "j")
-	if m.cursor != 1 {
-		t.Fatalf("cursor = %d after j", m.cursor)
+	if m.home.cursor != 1 {
+		t.Fatalf("cursor = %d after j", m.home.cursor)
 	}
 	press(m, "down", "down", "down")
-	if m.cursor != 2 {
-		t.Fatalf("cursor = %d, want clamped at 2", m.cursor)
+	if m.home.cursor != 2 {
+		t.Fatalf("cursor = %d, want clamped at 2", m.home.cursor)
 	}
 	press(m, "k", "up", "up")
-	if m.cursor != 0 {
-		t.Fatalf("cursor = %d, want 0", m.cursor)
+	if m.home.cursor != 0 {
+		t.Fatalf("cursor = %d, want 0", m.home.cursor)
 	}
 	if !isQuit(press(m, "q")) {
 		t.Fatal("q should quit")
@@ -486,21 +486,21 @@ func TestDeleteDeviceBehindUIA(t *testing.T) {
 	}
 	m, _ := testModel(t, f)
 	press(m, "enter", "d")
-	if m.confirm != nil || !strings.Contains(m.details.note, "own device") {
+	if m.confirmation() != nil || !strings.Contains(m.details.note, "own device") {
 		t.Fatal("the session's own device is not deleted from here")
 	}
 	press(m, "j", "d")
-	if m.confirm == nil || m.confirm.deviceID != "PHONE" {
+	if m.confirmation() == nil || m.confirmation().deviceID != "PHONE" {
 		t.Fatal("d asks first")
 	}
 	press(m, "y")
-	if m.modal == nil || m.modal.purpose != modalDeleteDevice {
+	if m.uia() == nil || m.uia().purpose != modalDeleteDevice {
 		t.Fatal("UIA opens the password modal")
 	}
 	mustContain(t, content(m), "to delete", "device PHONE")
 	typeText(m, "pw")
 	press(m, "enter")
-	if m.modal != nil {
+	if m.uia() != nil {
 		t.Fatal("modal closes after success")
 	}
 	if len(f.deleteAuths) != 2 || f.deleteAuths[1].Session != "DS1" || f.deleteAuths[1].Password.Reveal() != "pw" {
@@ -516,26 +516,26 @@ func TestSignOutConfirm(t *testing.T) {
 	f.accounts = sampleAccounts()
 	m, _ := testModel(t, f)
 	press(m, "x")
-	if m.confirm == nil {
+	if m.confirmation() == nil {
 		t.Fatal("x asks for confirmation")
 	}
 	mustContain(t, content(m), "Sign out @alice:example.org?")
 	press(m, "n")
-	if m.confirm != nil || len(f.signedOut) != 0 {
+	if m.confirmation() != nil || len(f.signedOut) != 0 {
 		t.Fatal("n cancels without signing out")
 	}
 	press(m, "x", "esc")
-	if m.confirm != nil || len(f.signedOut) != 0 {
+	if m.confirmation() != nil || len(f.signedOut) != 0 {
 		t.Fatal("esc cancels")
 	}
 	f.signOutErr = &matrix.TransportError{Endpoint: "POST /logout", Err: errors.New("timeout")}
 	press(m, "x", "y")
-	if m.confirm == nil || m.confirm.err == "" {
+	if m.confirmation() == nil || m.confirmation().err == "" {
 		t.Fatal("a failed sign-out stays in the dialog with the reason")
 	}
 	f.signOutErr = nil
 	press(m, "y")
-	if m.confirm != nil || len(f.signedOut) != 2 {
+	if m.confirmation() != nil || len(f.signedOut) != 2 {
 		t.Fatalf("signed out %v", f.signedOut)
 	}
 	mustContain(t, content(m), "signed out @alice:example.org")
@@ -593,7 +593,7 @@ func TestLoginTokenWrongThenRightPassword(t *testing.T) {
 	uiaMint(f, func() (*matrix.GetLoginTokenResponse, error) { return tokenResp(testToken, 120000), nil })
 	m, _ := testModel(t, f)
 	press(m, "t")
-	if m.modal == nil {
+	if m.uia() == nil {
 		t.Fatal("the password modal opens")
 	}
 	v := content(m)
@@ -601,16 +601,16 @@ func TestLoginTokenWrongThenRightPassword(t *testing.T) {
 	typeText(m, "wrong")
 	mustNotContain(t, content(m), "wrong")
 	press(m, "enter")
-	if m.modal == nil || m.modal.errText == "" {
+	if m.uia() == nil || m.uia().errText == "" {
 		t.Fatal("wrong password keeps the modal open")
 	}
 	mustContain(t, content(m), "Wrong password, try again.")
-	if m.modal.input.Value() != "" {
+	if m.uia().input.Value() != "" {
 		t.Fatal("the wrong password is cleared")
 	}
 	typeText(m, "right")
 	press(m, "enter")
-	if m.modal != nil || m.token.phase != tokenShown {
+	if m.uia() != nil || m.token.phase != tokenShown {
 		t.Fatalf("phase %v", m.token.phase)
 	}
 	if len(f.mintAuth) != 3 || f.mintAuth[0] != nil ||
@@ -624,7 +624,7 @@ func TestLoginTokenWrongThenRightPassword(t *testing.T) {
 	mustContain(t, v, testToken, "Login token for", "expires in 2m 00s", "▀")
 	// A new token starts a new UIA session.
 	press(m, "n")
-	if m.modal == nil || m.modal.session != "S2" {
+	if m.uia() == nil || m.uia().session != "S2" {
 		t.Fatal("n mints another behind a new UIA")
 	}
 	mustNotContain(t, content(m), testToken)
@@ -638,7 +638,7 @@ func TestLoginTokenEscCancels(t *testing.T) {
 	press(m, "t")
 	typeText(m, "rig")
 	press(m, "esc")
-	if m.modal != nil || m.token.phase != tokenCancelled || m.screen != screenToken {
+	if m.uia() != nil || m.token.phase != tokenCancelled || m.screen != screenToken {
 		t.Fatalf("esc cancels the modal (phase %v)", m.token.phase)
 	}
 	mustContain(t, content(m), "No token was minted")
@@ -663,17 +663,17 @@ func TestLoginTokenFallbackStage(t *testing.T) {
 	}
 	m, _ := testModel(t, f)
 	press(m, "t")
-	if m.modal == nil || m.modal.fallbackURL == "" {
+	if m.uia() == nil || m.uia().fallbackURL == "" {
 		t.Fatal("a non-password stage shows the fallback address")
 	}
 	mustContain(t, content(m), "m.login.sso", "fallback/web?session=SSO1", "press enter")
 	_, cmd := m.Update(kp("c"))
-	if cmd == nil || reflect.ValueOf(reflect.ValueOf(cmd()).Index(0).Interface().(tea.Cmd)()).String() != m.modal.fallbackURL {
+	if cmd == nil || reflect.ValueOf(reflect.ValueOf(cmd()).Index(0).Interface().(tea.Cmd)()).String() != m.uia().fallbackURL {
 		t.Fatal("c copies the fallback address")
 	}
 	mustContain(t, stripANSI(content(m)), "may not support it")
 	press(m, "enter") // not done in the browser yet
-	if m.modal == nil || !strings.Contains(m.modal.errText, "not finished") {
+	if m.uia() == nil || !strings.Contains(m.uia().errText, "not finished") {
 		t.Fatal("the modal waits until the stage is done")
 	}
 	done = true
@@ -702,7 +702,7 @@ func TestLoginTokenRateLimitRetriesSameSession(t *testing.T) {
 	press(m, "t")
 	typeText(m, "right")
 	press(m, "enter")
-	if m.modal != nil || m.token.phase != tokenRateLimited {
+	if m.uia() != nil || m.token.phase != tokenRateLimited {
 		t.Fatalf("phase %v", m.token.phase)
 	}
 	mustContain(t, content(m), "rate limiting", "Trying again in 5 seconds")
@@ -739,7 +739,7 @@ func TestLoginTokenExpires(t *testing.T) {
 		t.Fatal("an expired token is forgotten")
 	}
 	press(m, "n")
-	if m.modal == nil {
+	if m.uia() == nil {
 		t.Fatal("n after expiry mints another")
 	}
 }
@@ -1063,7 +1063,7 @@ func TestModalEmptyPasswordAndPaste(t *testing.T) {
 	uiaMint(f, func() (*matrix.GetLoginTokenResponse, error) { return tokenResp(testToken, 120000), nil })
 	m, _ := testModel(t, f)
 	press(m, "t", "enter")
-	if len(f.mintAuth) != 1 || !strings.Contains(m.modal.errText, "Enter your password") {
+	if len(f.mintAuth) != 1 || !strings.Contains(m.uia().errText, "Enter your password") {
 		t.Fatal("an empty password is not sent")
 	}
 	_, cmd := m.Update(tea.PasteMsg{Content: "right"})
