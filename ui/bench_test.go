@@ -49,7 +49,7 @@ func benchModel(b *testing.B, n, w, h int) *model {
 	m := newModel(b.Context(), f, RunOptions{Now: clk.Now})
 	m.tick = func() tea.Cmd { return nil } // no timers: only the model's own work is measured
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
-	m.home.cursor = n / 2
+	m.home.list.Select(n / 2)
 	if v := stripANSI(m.View().Content); !strings.Contains(v, fmt.Sprintf("@user%04d", n/2)) {
 		b.Fatalf("selected account not on screen:\n%s", v)
 	}
@@ -96,7 +96,7 @@ func TestHomeViewCostIndependentOfAccounts(t *testing.T) {
 		f.accounts = manyAccounts(n)
 		m := newModel(t.Context(), f, RunOptions{Now: func() time.Time { return t0 }})
 		m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-		m.home.cursor = n / 2
+		m.home.list.Select(n / 2)
 		return testing.AllocsPerRun(5, func() { _ = m.View() })
 	}
 	small, big := allocs(20), allocs(2000)

@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/table"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
@@ -54,7 +57,7 @@ type detailsScreen struct {
 	devices    []matrix.Device
 	devErr     string
 	devLoading bool
-	devCursor  int
+	table      table.Model // the devices; its cursor is the selected device
 	deleting   bool
 
 	revealed      matrix.Secret
@@ -78,7 +81,8 @@ func (d *detailsScreen) tick(now time.Time) {
 
 // open shows userID's details and starts loading its server and devices.
 func (d *detailsScreen) open(userID string) tea.Cmd {
-	*d = detailsScreen{common: d.common, w: d.w, h: d.h, seq: d.nextSeq(), userID: userID, infoLoading: true, devLoading: true}
+	*d = detailsScreen{common: d.common, w: d.w, h: d.h, seq: d.nextSeq(), userID: userID, infoLoading: true, devLoading: true,
+		table: newDeviceTable(d.common)}
 	return tea.Batch(d.serverInfoCmd(), d.devicesCmd())
 }
 
@@ -88,7 +92,13 @@ func (d *detailsScreen) Busy() bool {
 	return d.infoLoading || d.devLoading || d.revealLoading || d.deleting
 }
 
-func (d *detailsScreen) SetSize(w, h int) { d.w, d.h = w, h }
+func (d *detailsScreen) SetSize(w, h int) {
+	if w != d.w {
+		d.w = w
+		d.syncRows()
+	}
+	d.h = h
+}
 
 func (d *detailsScreen) HelpContext(km *KeyMap) {
 	km.mode = helpDetails
@@ -161,14 +171,11 @@ func (d *detailsScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, km.Refresh):
 		// Refresh the session and reload what this screen shows of it.
 		return tea.Batch(d.refreshCmd(d.userID), d.devicesCmd())
-	case key.Matches(k, km.Up):
-		if d.devCursor > 0 {
-			d.devCursor--
-		}
-	case key.Matches(k, km.Down):
-		if d.devCursor < len(d.devices)-1 {
-			d.devCursor++
-		}
+	case key.Matches(k, km.Up, km.Down):
+		var cmd tea.Cmd
+		d.table, cmd = d.table.Update(k)
+		d.syncRows()
+		return cmd
 	case key.Matches(k, km.Token):
 		if a, ok := d.account(d.userID); ok {
 			return d.nav.openToken(a)
@@ -179,10 +186,11 @@ func (d *detailsScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 			return d.nav.openLogin(&a)
 		}
 	case key.Matches(k, km.DeleteDevice):
-		if d.deleting || d.devCursor >= len(d.devices) {
+		i := d.table.Cursor()
+		if d.deleting || i < 0 || i >= len(d.devices) {
 			return nil
 		}
-		dev := d.devices[d.devCursor]
+		dev := d.devices[i]
 		if a, ok := d.account(d.userID); ok && a.DeviceID == dev.DeviceID {
 			d.note = "That is this session's own device: sign out with x on the accounts screen."
 			return nil
@@ -220,9 +228,7 @@ func (d *detailsScreen) onResult(msg tea.Msg) tea.Cmd {
 		}
 		d.devErr = ""
 		d.devices = msg.devices
-		if d.devCursor >= len(d.devices) {
-			d.devCursor = max(0, len(d.devices)-1)
-		}
+		d.syncRows()
 	case accessTokenMsg:
 		if msg.seq != d.seq {
 			return nil
@@ -419,21 +425,38 @@ func (d *detailsScreen) devicesView(w, h int, a AccountView) []string {
 	if d.deleting {
 		head += " " + d.spin.View() + " deleting…"
 	}
-	out := []string{head}
-	room := max(1, h-1)
-	start := 0
-	if d.devCursor >= room {
-		start = d.devCursor - room + 1
+	if len(d.devices) == 0 {
+		return []string{head}
 	}
-	for i := start; i < len(d.devices) && i < start+room; i++ {
-		dev := d.devices[i]
-		marker := "  "
-		if i == d.devCursor {
-			marker = s.Selected.Render("▸ ")
+	d.table.SetHeight(max(2, h-1))
+	return append([]string{head}, strings.Split(indent(trimLines(d.table.View()), "  "), "\n")...)
+}
+
+// newDeviceTable is the bubbles table the devices are listed in, moved
+// with mxauth's own up and down keys (its others are not bound).
+func newDeviceTable(c *common) table.Model {
+	s := c.styles
+	t := table.New(table.WithFocused(true), table.WithKeyMap(table.KeyMap{LineUp: c.keys.Up, LineDown: c.keys.Down}))
+	t.SetStyles(table.Styles{Header: s.Label.PaddingRight(1), Cell: lipgloss.NewStyle().PaddingRight(1), Selected: lipgloss.NewStyle()})
+	return t
+}
+
+// syncRows puts the devices into the table: a marker on the selected one,
+// its ID, its name (and whether it is this session) and when it was last seen.
+func (d *detailsScreen) syncRows() {
+	s := d.styles
+	a, _ := d.account(d.userID)
+	cur := d.table.Cursor()
+	rows := make([]table.Row, len(d.devices))
+	seenW := 0 // the widest "last seen", plus its padding
+	for i, dev := range d.devices {
+		marker := ""
+		if i == cur {
+			marker = s.Selected.Render("▸")
 		}
-		line := "  " + marker + padRight(clean(dev.DeviceID), 12) + " " + clean(dev.DisplayName)
+		name := clean(dev.DisplayName)
 		if dev.DeviceID == a.DeviceID {
-			line += s.OK.Render(" (this session)")
+			name += s.OK.Render(" (this session)")
 		}
 		var seen []string
 		if dev.LastSeenTS != nil && *dev.LastSeenTS > 0 {
@@ -442,10 +465,27 @@ func (d *detailsScreen) devicesView(w, h int, a AccountView) []string {
 		if dev.LastSeenIP != "" {
 			seen = append(seen, clean(dev.LastSeenIP))
 		}
+		seenText := ""
 		if len(seen) > 0 {
-			line += s.Muted.Render(" · seen " + strings.Join(seen, " "))
+			seenText = strings.Join(seen, " ")
+			seenW = max(seenW, ansi.StringWidth(seenText)+1)
+			seenText = s.Muted.Render(seenText)
 		}
-		out = append(out, truncate(line, w))
+		rows[i] = table.Row{marker, clean(dev.DeviceID), name, seenText}
 	}
-	return out
+	// Widths include the one cell of padding after each column.
+	w := max(minWidth, d.w) - 2
+	idW := 13
+	seenW = min(seenW, max(0, (w-15)/2))
+	cols := []table.Column{
+		{Title: "", Width: 1}, {Title: "Device", Width: idW - 1},
+		{Title: "Name", Width: max(8, w-2-idW-seenW) - 1}, {Title: "Last seen", Width: max(0, seenW-1)},
+	}
+	d.table.SetColumns(cols)
+	d.table.SetWidth(w)
+	d.table.SetRows(rows)
+	if cur < 0 && len(rows) > 0 {
+		d.table.SetCursor(0)
+		d.syncRows()
+	}
 }

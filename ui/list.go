@@ -1,10 +1,11 @@
 package ui
 
 import (
+	"io"
 	"slices"
 	"strings"
 
-	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/list"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 )
@@ -21,30 +22,90 @@ func sortAccounts(as []AccountView) {
 	}
 }
 
-// shown is what the accounts list shows: every account, or those matching
-// the filter. The cursor counts in this list.
-func (h *homeScreen) shown() []AccountView {
-	q := strings.ToLower(strings.TrimSpace(h.filter.Value()))
-	if q == "" {
-		return h.accounts
-	}
-	var out []AccountView
-	for _, a := range h.accounts {
-		if matchesFilter(a, q) {
-			out = append(out, a)
+// accountItem is one account as a list item. It points into the accounts
+// snapshot, so an event that changes a status in place shows at once.
+type accountItem AccountView
+
+// FilterValue is what the filter looks in: user ID, display name, homeserver
+// and device, one per line so a match never spans two of them.
+func (a *accountItem) FilterValue() string {
+	return a.UserID + "\n" + a.DisplayName + "\n" + a.Homeserver + "\n" + a.DeviceID
+}
+
+// substringFilter keeps the items whose text holds the term, ignoring case,
+// in list order (user ID), as people read a filter over a sorted list.
+func substringFilter(term string, targets []string) []list.Rank {
+	q := strings.ToLower(strings.TrimSpace(term))
+	var ranks []list.Rank
+	for i, t := range targets {
+		if q == "" || strings.Contains(strings.ToLower(t), q) {
+			ranks = append(ranks, list.Rank{Index: i})
 		}
 	}
-	return out
+	return ranks
 }
 
 func matchesFilter(a AccountView, q string) bool {
-	for _, s := range []string{a.UserID, a.DisplayName, a.Homeserver, a.DeviceID} {
-		if strings.Contains(strings.ToLower(s), q) {
-			return true
-		}
-	}
-	return false
+	return len(substringFilter(q, []string{(*accountItem)(&a).FilterValue()})) > 0
 }
+
+// accountDelegate draws one account in three lines: who, where, state.
+type accountDelegate struct{ *common }
+
+func (d accountDelegate) Height() int                         { return 3 }
+func (d accountDelegate) Spacing() int                        { return 0 }
+func (d accountDelegate) Update(tea.Msg, *list.Model) tea.Cmd { return nil }
+
+func (d accountDelegate) Render(w io.Writer, l list.Model, index int, item list.Item) {
+	a, ok := item.(*accountItem)
+	if !ok {
+		return
+	}
+	s := d.styles
+	width := l.Width()
+	marker := "  "
+	if index == l.Index() {
+		marker = s.Selected.Render("▸ ")
+	}
+	name := s.UserID.Render(clean(a.UserID))
+	if a.DisplayName != "" {
+		name += s.Muted.Render(" (" + clean(a.DisplayName) + ")")
+	}
+	if a.IsDefault {
+		name += s.Muted.Render(" · default")
+	}
+	state, st := d.stateText(a.Status, d.now())
+	info := s.Label.Render("device ") + clean(a.DeviceID) + s.Label.Render(" · ") + clean(a.Homeserver)
+	io.WriteString(w, truncate(" "+marker+name, width)+"\n"+
+		truncate("     "+info, width)+"\n"+
+		"     "+st.Render(fitWords(state, width-5)))
+}
+
+// newAccountList is the bubbles list the accounts screen shows, driven by
+// mxauth's own keys; its title, status bar, help and dots are left out
+// because the frame shows those.
+func newAccountList(c *common) list.Model {
+	l := list.New(nil, accountDelegate{c}, 0, 0)
+	l.SetShowTitle(false)
+	l.SetShowFilter(false)
+	l.SetShowStatusBar(false)
+	l.SetShowPagination(false)
+	l.SetShowHelp(false)
+	l.DisableQuitKeybindings()
+	l.Filter = substringFilter
+	l.FilterInput = newFilterInput(c.styles)
+	km := c.keys
+	l.KeyMap = list.KeyMap{
+		CursorUp: km.Up, CursorDown: km.Down,
+		GoToStart: km.First, GoToEnd: km.Last,
+		// Paging (by a page from the cursor), the filter, help and quitting
+		// are the screen's own: bindings without keys never match.
+	}
+	return l
+}
+
+// filterWidth is the filter's input width, in cells.
+const filterWidth = 30
 
 func newFilterInput(st Styles) textinput.Model {
 	in := textinput.New()
@@ -53,96 +114,6 @@ func newFilterInput(st Styles) textinput.Model {
 	in.CharLimit = 64
 	in.SetStyles(st.Input)
 	in.SetVirtualCursor(true)
-	in.SetWidth(30)
+	in.SetWidth(filterWidth)
 	return in
-}
-
-// selected is the account under the cursor, if the list shows any.
-func (h *homeScreen) selected() (AccountView, bool) {
-	shown := h.shown()
-	if h.cursor < 0 || h.cursor >= len(shown) {
-		return AccountView{}, false
-	}
-	return shown[h.cursor], true
-}
-
-// selectUser puts the cursor on userID in the shown list, if it is there.
-func (h *homeScreen) selectUser(userID string) {
-	for i, a := range h.shown() {
-		if a.UserID == userID {
-			h.cursor = i
-			return
-		}
-	}
-}
-
-// accountsChanged follows a new accounts snapshot: the cursor stays on the
-// account it was on when others come or go.
-func (h *homeScreen) accountsChanged(userID string, wasSelected bool) {
-	if wasSelected {
-		h.selectUser(userID)
-	}
-	h.clampCursor()
-}
-
-// statusChanged follows a change of one account's status, in place.
-func (h *homeScreen) statusChanged(int) {}
-
-// reveal puts a newly signed-in account in view and selects it.
-func (h *homeScreen) reveal(a AccountView) {
-	if !matchesFilter(a, strings.ToLower(strings.TrimSpace(h.filter.Value()))) {
-		h.clearFilter() // the new account must be in view
-	}
-	h.selectUser(a.UserID)
-}
-
-// clampCursor keeps the cursor inside the shown list.
-func (h *homeScreen) clampCursor() {
-	n := len(h.shown())
-	h.cursor = max(0, min(h.cursor, n-1))
-}
-
-// filterKey edits the filter: enter keeps it, esc drops it.
-func (h *homeScreen) filterKey(k tea.KeyPressMsg) tea.Cmd {
-	switch {
-	case key.Matches(k, h.keys.FilterClear):
-		h.clearFilter()
-		return nil
-	case key.Matches(k, h.keys.FilterDone):
-		h.filtering = false
-		h.filter.Blur()
-		return nil
-	}
-	sel, _ := h.selected()
-	var cmd tea.Cmd
-	h.filter, cmd = h.filter.Update(k)
-	h.cursor = 0
-	h.selectUser(sel.UserID) // stay on the same account while it still matches
-	return cmd
-}
-
-func (h *homeScreen) clearFilter() {
-	sel, _ := h.selected()
-	h.filtering = false
-	h.filter.Reset()
-	h.filter.Blur()
-	h.selectUser(sel.UserID)
-}
-
-// pageKey moves the cursor by a page or to either end of the list.
-func (h *homeScreen) pageKey(k tea.KeyPressMsg) bool {
-	km, n, page := h.keys, len(h.shown()), max(1, h.pageRows)
-	switch {
-	case key.Matches(k, km.PageUp):
-		h.cursor = max(0, h.cursor-page)
-	case key.Matches(k, km.PageDown):
-		h.cursor = max(0, min(n-1, h.cursor+page))
-	case key.Matches(k, km.First):
-		h.cursor = 0
-	case key.Matches(k, km.Last):
-		h.cursor = max(0, n-1)
-	default:
-		return false
-	}
-	return true
 }

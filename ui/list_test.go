@@ -53,7 +53,7 @@ func TestLongListPagesAndEnds(t *testing.T) {
 	f.accounts = shuffledAccounts(100)
 	m, _ := testModel(t, f)
 	content(m) // lay out once: the page size comes from the layout
-	page := m.home.pageRows
+	page := m.home.pageRows()
 	if page < 2 || page >= 100 {
 		t.Fatalf("page size %d", page)
 	}
@@ -66,17 +66,17 @@ func TestLongListPagesAndEnds(t *testing.T) {
 	}
 	mustContain(t, stripANSI(content(m)), "@user100:localhost", "100/100")
 	press(m, "home")
-	if m.home.cursor != 0 {
+	if m.home.list.Index() != 0 {
 		t.Fatal("home goes to the first account")
 	}
 	press(m, "pgdown")
-	if m.home.cursor != page {
-		t.Fatalf("pgdown moved to %d, want %d", m.home.cursor, page)
+	if m.home.list.Index() != page {
+		t.Fatalf("pgdown moved to %d, want %d", m.home.list.Index(), page)
 	}
 	mustContain(t, stripANSI(content(m)), fmt.Sprintf("@user%03d:localhost", page+1))
 	press(m, "pgup")
-	if m.home.cursor != 0 {
-		t.Fatalf("pgup moved to %d", m.home.cursor)
+	if m.home.list.Index() != 0 {
+		t.Fatalf("pgup moved to %d", m.home.list.Index())
 	}
 }
 
@@ -85,7 +85,7 @@ func TestFilterNarrowsTheList(t *testing.T) {
 	f.accounts = append(shuffledAccounts(100), sampleAccounts()...)
 	m, _ := testModel(t, f)
 	press(m, "/")
-	if !m.home.filtering {
+	if !m.home.filtering() {
 		t.Fatal("/ starts a filter")
 	}
 	mustContain(t, helpBar(m), "enter keep filter", "esc clear filter")
@@ -99,7 +99,7 @@ func TestFilterNarrowsTheList(t *testing.T) {
 		t.Fatalf("details of %q, want the second match", m.details.userID)
 	}
 	press(m, "esc", "esc") // back home, then drop the filter
-	if m.home.filter.Value() != "" || len(m.home.shown()) != 103 {
+	if m.home.list.FilterValue() != "" || len(m.home.shown()) != 103 {
 		t.Fatal("esc clears the filter")
 	}
 	if a, _ := m.home.selected(); a.UserID != "@user051:localhost" {

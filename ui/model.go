@@ -110,6 +110,7 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 	m.token = &tokenScreen{common: c}
 	m.accounts = b.Accounts()
 	sortAccounts(m.accounts)
+	m.home.accountsChanged("", false)
 	m.setNotes(opt.Notes)
 	return m
 }
@@ -232,7 +233,6 @@ func (m *model) applyStatus(st session.Status) {
 			break
 		}
 		a.Status = st
-		m.home.statusChanged(i)
 		m.noteExpiry(a.UserID, st.ExpiresAt)
 		return
 	}

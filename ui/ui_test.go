@@ -61,16 +61,16 @@ func TestHomeNavigationAndQuit(t *testing.T) {
 	f.accounts = sampleAccounts()
 	m, _ := testModel(t, f)
 	press(m, "j")
-	if m.home.cursor != 1 {
-		t.Fatalf("cursor = %d after j", m.home.cursor)
+	if m.home.list.Index() != 1 {
+		t.Fatalf("cursor = %d after j", m.home.list.Index())
 	}
 	press(m, "down", "down", "down")
-	if m.home.cursor != 2 {
-		t.Fatalf("cursor = %d, want clamped at 2", m.home.cursor)
+	if m.home.list.Index() != 2 {
+		t.Fatalf("cursor = %d, want clamped at 2", m.home.list.Index())
 	}
 	press(m, "k", "up", "up")
-	if m.home.cursor != 0 {
-		t.Fatalf("cursor = %d, want 0", m.home.cursor)
+	if m.home.list.Index() != 0 {
+		t.Fatalf("cursor = %d, want 0", m.home.list.Index())
 	}
 	if !isQuit(press(m, "q")) {
 		t.Fatal("q should quit")
