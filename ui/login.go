@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
@@ -503,11 +504,9 @@ func formatSeconds(n int) string {
 	return itoa(n) + " seconds"
 }
 
+// padRight pads s with blanks to n cells of display width.
 func padRight(s string, n int) string {
-	if len(s) >= n {
-		return s
-	}
-	return s + strings.Repeat(" ", n-len(s))
+	return s + strings.Repeat(" ", max(0, n-ansi.StringWidth(s)))
 }
 
 func indent(s, pre string) string {
