@@ -93,13 +93,6 @@ func (x *indexFile) dropPending(k session.AccountKey) {
 	x.PendingRemovals = slices.DeleteFunc(x.PendingRemovals, func(p PendingRemoval) bool { return p.key() == k })
 }
 
-func (x *indexFile) clone() indexFile {
-	c := *x
-	c.Accounts = slices.Clone(x.Accounts)
-	c.PendingRemovals = slices.Clone(x.PendingRemovals)
-	return c
-}
-
 // ErrUnknownAccount is wrapped by errors about a user ID the index does not list.
 var ErrUnknownAccount = errors.New("no such account")
 

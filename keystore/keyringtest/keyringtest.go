@@ -17,7 +17,7 @@
 //		os.Exit(code)
 //	}
 //
-// or, per test, env, stop := keyringtest.Start(t); defer stop().
+// or, per test, k := keyringtest.StartKeyring(t, keyringtest.Options{}).
 package keyringtest
 
 import (
@@ -97,17 +97,10 @@ func StartForMain() (env []string, stop func(), err error) {
 	return k.Env, k.Stop, nil
 }
 
-// Start launches a keyring for one test and stops it at cleanup (stop may also
-// be called earlier). Without the daemons it skips the test, or fails it when
-// Required. It does not change the process environment: pass env to child
-// processes or to Setenv.
-func Start(tb testing.TB) (env []string, stop func()) {
-	tb.Helper()
-	k := StartKeyring(tb, Options{})
-	return k.Env, k.Stop
-}
-
-// StartKeyring is Start with options and the full handle.
+// StartKeyring launches a keyring for one test and stops it at cleanup (Stop
+// may also be called earlier). Without the daemons it skips the test, or fails
+// it when Required. It does not change the process environment: pass k.Env to
+// child processes or to Setenv.
 func StartKeyring(tb testing.TB, opt Options) *Keyring {
 	tb.Helper()
 	k, err := Launch(opt)

@@ -19,9 +19,6 @@ func (k *Keyring) Unlock() error { return errorf("%w", ErrNotInstalled) }
 // Stop does nothing on this platform.
 func (k *Keyring) Stop() {}
 
-// DaemonLog is empty on this platform.
-func (k *Keyring) DaemonLog() string { return "" }
-
 // SearchItems is not available on this platform.
 func (k *Keyring) SearchItems(map[string]string) ([]string, error) {
 	return nil, errorf("%w", ErrNotInstalled)

@@ -374,11 +374,3 @@ func (k *Keyring) Stop() {
 		}
 	})
 }
-
-// DaemonLog returns what gnome-keyring-daemon printed, for test failure messages.
-func (k *Keyring) DaemonLog() string {
-	if k.daemonLog == nil {
-		return ""
-	}
-	return k.daemonLog.String()
-}

@@ -296,7 +296,7 @@ func TestSessionEnds(t *testing.T) {
 			t.Fatalf("refresh: %v", err)
 		}
 		st := e.s.Status()
-		if st.State != session.StateLocked || st.NextRefresh.Sub(time.Now()) < 10*time.Minute {
+		if st.State != session.StateLocked || time.Until(st.NextRefresh) < 10*time.Minute {
 			t.Fatalf("status %+v (want a rare poll)", st)
 		}
 		if _, ok := e.store.stored(e.acct); !ok {

@@ -47,10 +47,6 @@ func usageErrorf(format string, args ...any) error {
 	return &codedError{exitUsage, fmt.Errorf(format, args...)}
 }
 
-func signInErrorf(format string, args ...any) error {
-	return &codedError{exitSignIn, fmt.Errorf(format, args...)}
-}
-
 func unsupportedErrorf(format string, args ...any) error {
 	return &codedError{exitUnsupported, fmt.Errorf(format, args...)}
 }

@@ -276,13 +276,13 @@ func TestFaultIndexLockKeepsTUIResponsive(t *testing.T) {
 	m.wait("the sign-out question", regexp.MustCompile(`Sign out`))
 	m.keys("y")
 	spinner := regexp.MustCompile(`(\S) working…`)
-	screen, sub := m.wait("the sign-out under way", spinner)
+	_, sub := m.wait("the sign-out under way", spinner)
 	// The spinner must keep turning while the sign-out waits for the lock, over
 	// several of the app's 1 s ticks: a blocked Update would freeze the screen.
 	seen, lastChange := sub[1], time.Now()
 	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
 		time.Sleep(100 * time.Millisecond)
-		screen = m.capture()
+		screen := m.capture()
 		s := spinner.FindStringSubmatch(screen)
 		if s == nil {
 			t.Fatalf("the sign-out ended while the index was locked:\n%s", screen)
