@@ -142,10 +142,10 @@ func (s *Session) stateFromTokensLocked(now time.Time) {
 	s.retryAt = time.Time{}
 	s.failures = 0
 	s.serverWait = false
-	switch {
-	case !t.Expires():
+	switch RenewalOf(t) {
+	case RenewalNotNeeded:
 		s.state = StateNonExpiring
-	case t.RefreshToken.IsZero():
+	case RenewalBySignIn:
 		if !now.Before(t.ExpiresAt) {
 			s.state = StateNeedsSignIn
 			s.problem = "the access token expired; sign in again"

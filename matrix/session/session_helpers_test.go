@@ -14,18 +14,17 @@ import (
 	"mxauth/matrix/session"
 )
 
-// memStore is an in-memory TokenStore with switches to make the keyring fail.
+// memStore is the in-memory TokenStore with switches to make the keyring fail.
 type memStore struct {
+	*session.MemoryStore
 	mu        sync.Mutex
-	items     map[session.AccountKey]matrix.TokenSet
-	locks     map[session.AccountKey]chan struct{}
 	failSaves int // how many of the next saves fail
 	failLoads int // how many of the next loads fail
 	saves     int
 }
 
 func newMemStore() *memStore {
-	return &memStore{items: map[session.AccountKey]matrix.TokenSet{}, locks: map[session.AccountKey]chan struct{}{}}
+	return &memStore{MemoryStore: session.NewMemoryStore()}
 }
 
 // errKeyringLocked stands for a keyring that is locked or unreachable.
@@ -34,21 +33,20 @@ type errKeyringLocked struct{}
 func (errKeyringLocked) Error() string          { return "keyring locked (test)" }
 func (errKeyringLocked) StoreUnavailable() bool { return true }
 
-func (s *memStore) LoadTokens(_ context.Context, acct session.AccountKey) (matrix.TokenSet, error) {
+func (s *memStore) LoadTokens(ctx context.Context, acct session.AccountKey) (matrix.TokenSet, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failLoads > 0 {
+	fail := s.failLoads > 0
+	if fail {
 		s.failLoads--
+	}
+	s.mu.Unlock()
+	if fail {
 		return matrix.TokenSet{}, errKeyringLocked{}
 	}
-	t, ok := s.items[acct]
-	if !ok {
-		return matrix.TokenSet{}, session.ErrNoStoredTokens
-	}
-	return t, nil
+	return s.MemoryStore.LoadTokens(ctx, acct)
 }
 
-func (s *memStore) SaveTokens(_ context.Context, acct session.AccountKey, t matrix.TokenSet) error {
+func (s *memStore) SaveTokens(ctx context.Context, acct session.AccountKey, t matrix.TokenSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failSaves > 0 {
@@ -56,42 +54,12 @@ func (s *memStore) SaveTokens(_ context.Context, acct session.AccountKey, t matr
 		return errKeyringLocked{}
 	}
 	s.saves++
-	s.items[acct] = t
-	return nil
-}
-
-func (s *memStore) DeleteTokens(_ context.Context, acct session.AccountKey) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.items[acct]; !ok {
-		return session.ErrNoStoredTokens
-	}
-	delete(s.items, acct)
-	return nil
-}
-
-func (s *memStore) LockAccount(ctx context.Context, acct session.AccountKey) (func(), error) {
-	s.mu.Lock()
-	ch := s.locks[acct]
-	if ch == nil {
-		ch = make(chan struct{}, 1)
-		s.locks[acct] = ch
-	}
-	s.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	var once sync.Once
-	return func() { once.Do(func() { <-ch }) }, nil
+	return s.MemoryStore.SaveTokens(ctx, acct, t)
 }
 
 func (s *memStore) stored(acct session.AccountKey) (matrix.TokenSet, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.items[acct]
-	return t, ok
+	t, err := s.MemoryStore.LoadTokens(context.Background(), acct)
+	return t, err == nil
 }
 
 // fakeClock is a wall clock that tests can push forward.

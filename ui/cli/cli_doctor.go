@@ -13,6 +13,7 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix"
+	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
 
@@ -210,10 +211,10 @@ func (d *doctor) checkAccount(ctx context.Context, svc *app.Service, acct keysto
 		return
 	}
 	st, t := sess.Status(), sess.Tokens()
-	switch {
-	case !t.Expires():
+	switch session.RenewalOf(t) {
+	case session.RenewalNotNeeded:
 		d.ok("%s: token valid; %s", who, app.NonExpiringNote)
-	case t.RefreshToken.IsZero():
+	case session.RenewalBySignIn:
 		d.ok("%s: token valid, expires %s with no refresh token: sign in again then", who, expiryText(st, time.Now()))
 	default:
 		d.ok("%s: token valid, expires %s, refreshed automatically", who, expiryText(st, time.Now()))

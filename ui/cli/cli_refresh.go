@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
 
@@ -33,11 +34,12 @@ func runRefresh(ctx context.Context, a *program, args []string) error {
 		return err
 	}
 	tok := sess.Tokens()
+	refreshed := session.CanRefresh(tok)
 	switch {
-	case !tok.Expires() && tok.RefreshToken.IsZero():
-		a.infof("%s: %s; nothing to refresh.", acct.UserID, app.NonExpiringNote)
-	case tok.RefreshToken.IsZero():
+	case session.RenewalOf(tok) == session.RenewalBySignIn:
 		return unsupportedErrorf("%s: this server gave no refresh token; sign in again before the token expires", shown(acct.UserID))
+	case !refreshed:
+		a.infof("%s: %s; nothing to refresh.", acct.UserID, app.NonExpiringNote)
 	default:
 		if err := svc.Refresh(ctx, acct.UserID); err != nil {
 			return err
@@ -47,7 +49,7 @@ func runRefresh(ctx context.Context, a *program, args []string) error {
 	if *asJSON {
 		return writeJSON(a.stdout, accountJSONFrom(view, time.Now()))
 	}
-	if tok.Expires() || !tok.RefreshToken.IsZero() {
+	if refreshed {
 		a.infof("Refreshed %s: the access token expires %s.", acct.UserID, expiryText(view.Status, time.Now()))
 	}
 	return nil

@@ -31,7 +31,7 @@ func main() {
 	workers := flag.Int("workers", 32, "refresh worker pool size")
 	checkEvery := flag.Duration("check-every", time.Millisecond, "pause between AccessToken checks on random accounts")
 	loginBatch := flag.Int("login-parallel", 64, "concurrent logins while signing accounts in")
-	storeKind := flag.String("store", "keystore", "token store: keystore (memory keyring, real lock files) or memory (a map)")
+	storeKind := flag.String("store", "keystore", "token store: keystore (memory keyring, real lock files) or memory (session.MemoryStore)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -92,7 +92,7 @@ func run(accounts int, lifetime, duration time.Duration, workers int, checkEvery
 		defer ks.Close()
 		store = ks
 	case "memory":
-		store = newMapStore()
+		store = session.NewMemoryStore()
 	default:
 		return fmt.Errorf("unknown -store %q", storeKind)
 	}
@@ -281,56 +281,4 @@ func vmHWM() string {
 		}
 	}
 	return "unknown"
-}
-
-// mapStore is the simplest TokenStore: a map and per-account channel locks.
-type mapStore struct {
-	mu    sync.Mutex
-	items map[session.AccountKey]matrix.TokenSet
-	locks map[session.AccountKey]chan struct{}
-}
-
-func newMapStore() *mapStore {
-	return &mapStore{items: map[session.AccountKey]matrix.TokenSet{}, locks: map[session.AccountKey]chan struct{}{}}
-}
-
-func (s *mapStore) LoadTokens(_ context.Context, acct session.AccountKey) (matrix.TokenSet, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.items[acct]
-	if !ok {
-		return t, session.ErrNoStoredTokens
-	}
-	return t, nil
-}
-
-func (s *mapStore) SaveTokens(_ context.Context, acct session.AccountKey, t matrix.TokenSet) error {
-	s.mu.Lock()
-	s.items[acct] = t
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *mapStore) DeleteTokens(_ context.Context, acct session.AccountKey) error {
-	s.mu.Lock()
-	delete(s.items, acct)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *mapStore) LockAccount(ctx context.Context, acct session.AccountKey) (func(), error) {
-	s.mu.Lock()
-	ch := s.locks[acct]
-	if ch == nil {
-		ch = make(chan struct{}, 1)
-		s.locks[acct] = ch
-	}
-	s.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	var once sync.Once
-	return func() { once.Do(func() { <-ch }) }, nil
 }
