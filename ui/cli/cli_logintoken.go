@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"mxauth/matrix"
+	"mxauth/ui/app"
 )
 
 const loginTokenUsage = `Usage:
@@ -81,6 +82,6 @@ func runLoginToken(ctx context.Context, a *program, args []string) error {
 		}
 	}
 	a.infof("Single use, valid for %s (until %s). On the new device:\n  mxauth login --user %s --login-token-stdin",
-		roundDuration(time.Until(exp)), exp.Local().Format("15:04:05"), acct.UserID)
+		app.FormatDuration(time.Until(exp)), exp.Local().Format("15:04:05"), acct.UserID)
 	return nil
 }

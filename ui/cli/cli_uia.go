@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/ui/app"
 )
 
 // maxPasswordTries bounds re-prompts on a terminal; the server rate-limits
@@ -46,7 +47,7 @@ func (a *program) withUIA(userID string, fallback func(stage, session string) st
 			if !ok || wait > maxUIAWait {
 				return err
 			}
-			a.infof("Rate limited by the server after your password was accepted; trying again in %s (Ctrl+C to stop).", roundDuration(wait))
+			a.infof("Rate limited by the server after your password was accepted; trying again in %s (Ctrl+C to stop).", app.FormatDuration(wait))
 			if err := sleepCtx(a.ctx, wait); err != nil {
 				return errCancelled
 			}

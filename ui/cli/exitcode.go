@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"mxauth/keystore"
 	"mxauth/matrix"
@@ -99,7 +98,7 @@ func exitCode(err error) int {
 func errorMessage(err error) string {
 	if matrix.IsLimitExceeded(err) {
 		if d, ok := matrix.RetryAfter(err); ok && d > 0 {
-			return fmt.Sprintf("rate limited by the server: try again in %s", roundDuration(d))
+			return fmt.Sprintf("rate limited by the server: try again in %s", app.FormatDuration(d))
 		}
 		return "rate limited by the server: try again in a minute"
 	}
@@ -117,12 +116,4 @@ func errorMessage(err error) string {
 		return "the server wants you to confirm who you are, which this command could not do"
 	}
 	return err.Error()
-}
-
-// roundDuration rounds up to whole seconds for display ("59s", "4m0s").
-func roundDuration(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return (d + time.Second - 1).Truncate(time.Second)
 }

@@ -9,6 +9,7 @@ import (
 	"mxauth/matrix"
 	"mxauth/matrix/session"
 	"mxauth/ui"
+	"mxauth/ui/app"
 )
 
 // maxShownRunes bounds an identifier, URL or argument echoed back to the
@@ -116,5 +117,5 @@ func expiryText(st session.Status, now time.Time) string {
 	if left <= 0 {
 		return "expired"
 	}
-	return fmt.Sprintf("in %s (%s)", roundDuration(left), st.ExpiresAt.Local().Format("15:04:05"))
+	return fmt.Sprintf("in %s (%s)", app.FormatDuration(left), st.ExpiresAt.Local().Format("15:04:05"))
 }
