@@ -68,7 +68,7 @@ var goldenScreens = []goldenScreen{
 	{name: "keyring_locked", setup: func(f *fakeBackend) { f.accounts = lockedAccounts() }, wait: []string{"Keyring locked: unlock it"}},
 	{name: "keyring_locked_details", setup: func(f *fakeBackend) { f.accounts = lockedAccounts() }, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "enter")
-	}, wait: []string{"Refresh token", "unknown"}},
+	}, wait: []string{"Refresh token", "unknown", "login tokens", "Devices (0)"}}, // loaded: versions and devices
 	{name: "long_list_filter", setup: func(f *fakeBackend) { f.accounts = shuffledAccounts(40) }, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "/")
 		tm.Type("user01")

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,14 +26,16 @@ import (
 // ui.Backend) and every CLI command go through it, so login, refresh and
 // sign-out behave the same everywhere.
 type Service struct {
-	store      *keystore.Store
-	mgr        *session.Manager
-	httpClient *http.Client // nil: the matrix package's default
-	insecure   bool         // plain http:// to non-loopback hosts was asked for
-	deviceName string       // default display name for new devices
-	demo       *ui.DemoInfo
-	events     chan session.Event
-	checkpoint func(step string)
+	store       *keystore.Store
+	mgr         *session.Manager
+	httpClient  *http.Client  // nil: the matrix package's default
+	httpTimeout time.Duration // 0: the matrix package's default
+	indexPoll   time.Duration
+	insecure    bool   // plain http:// to non-loopback hosts was asked for
+	deviceName  string // default display name for new devices
+	demo        *ui.DemoInfo
+	events      chan session.Event
+	checkpoint  func(step string)
 
 	mu       sync.Mutex
 	clients  map[string]*matrix.Client
@@ -43,10 +46,14 @@ type Service struct {
 
 // Options configures a Service; the zero value is the defaults.
 type Options struct {
-	HTTPClient   *http.Client // nil: the matrix package's default
-	InsecureHTTP bool         // allow plain http:// to a non-loopback homeserver
-	DeviceName   string       // "": "mxauth on HOST"
+	HTTPClient   *http.Client  // nil: the matrix package's default
+	HTTPTimeout  time.Duration // per call to a homeserver; 0: matrix.DefaultTimeout
+	InsecureHTTP bool          // allow plain http:// to a non-loopback homeserver
+	DeviceName   string        // "": "mxauth on HOST"
 	Demo         *ui.DemoInfo
+	// IndexPoll is how often Run looks for changes other processes made to
+	// the account index; 0: every 2 s.
+	IndexPoll time.Duration
 	// Checkpoint, if set, is called at each named step (Step...) of a
 	// multi-step change, so tests can stop the process exactly there.
 	Checkpoint func(step string)
@@ -68,17 +75,19 @@ func New(store *keystore.Store, opt Options) *Service {
 		checkpoint = func(string) {}
 	}
 	return &Service{
-		store:      store,
-		mgr:        session.NewManager(store, session.ManagerOptions{EventBuffer: 64}),
-		httpClient: opt.HTTPClient,
-		insecure:   opt.InsecureHTTP,
-		deviceName: name,
-		demo:       opt.Demo,
-		events:     make(chan session.Event, 64),
-		checkpoint: checkpoint,
-		clients:    map[string]*matrix.Client{},
-		missing:    map[string]session.Status{},
-		uiaPaths:   map[string]string{},
+		store:       store,
+		mgr:         session.NewManager(store, session.ManagerOptions{EventBuffer: 64}),
+		httpClient:  opt.HTTPClient,
+		httpTimeout: opt.HTTPTimeout,
+		indexPoll:   cmp.Or(opt.IndexPoll, indexPoll),
+		insecure:    opt.InsecureHTTP,
+		deviceName:  name,
+		demo:        opt.Demo,
+		events:      make(chan session.Event, 64),
+		checkpoint:  checkpoint,
+		clients:     map[string]*matrix.Client{},
+		missing:     map[string]session.Status{},
+		uiaPaths:    map[string]string{},
 	}
 }
 
@@ -103,6 +112,9 @@ func (s *Service) client(baseURL string, allowHTTP bool) (*matrix.Client, error)
 	opts := []matrix.Option{matrix.WithInsecureHTTP(s.insecure || allowHTTP)}
 	if s.httpClient != nil {
 		opts = append(opts, matrix.WithHTTPClient(s.httpClient))
+	}
+	if s.httpTimeout > 0 {
+		opts = append(opts, matrix.WithTimeout(s.httpTimeout))
 	}
 	c, err := matrix.NewClient(baseURL, opts...)
 	if err != nil {
@@ -294,7 +306,7 @@ func (s *Service) Events() <-chan session.Event { return s.events }
 // until ctx ends; the TUI runs it in the background.
 func (s *Service) Run(ctx context.Context) {
 	go s.mgr.Run(ctx)
-	watch := time.NewTicker(indexPoll)
+	watch := time.NewTicker(s.indexPoll)
 	defer watch.Stop()
 	seen := s.indexStamp()
 	for {
@@ -316,7 +328,7 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// indexPoll is how often the running app looks for accounts that another
+// indexPoll is by default how often the running app looks for accounts that another
 // mxauth process added, signed in again or removed.
 const indexPoll = 2 * time.Second
 

@@ -142,6 +142,7 @@ Environment:
   MXAUTH_CONFIG_DIR       where the account list is kept (default: the user config dir + /mxauth)
   MXAUTH_KEYRING_TIMEOUT  how long a command waits for the keyring (default 5s)
   MXAUTH_LOCK_TIMEOUT     how long a command waits for another mxauth process's lock (default 30s)
+  MXAUTH_HTTP_TIMEOUT     how long a command waits for each answer from a homeserver (default 30s)
   NO_COLOR                any non-empty value turns colour off
 
 `+exitCodesHelp)

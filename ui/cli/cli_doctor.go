@@ -59,6 +59,10 @@ func runDoctor(ctx context.Context, a *program, args []string) error {
 	if err != nil {
 		return err
 	}
+	httpTimeout, err := a.waitBound(httpTimeoutEnv)
+	if err != nil {
+		return err
+	}
 	d := &doctor{a: a, deadline: cmp.Or(deadline, keystore.DefaultDeadline)}
 	backend := keystore.NewKeyringBackend()
 	keyringOK := d.checkKeyring(backend)
@@ -79,7 +83,7 @@ func runDoctor(ctx context.Context, a *program, args []string) error {
 	if !keyringOK {
 		return d.result()
 	}
-	svc := newService(st, app.Options{})
+	svc := newService(st, app.Options{HTTPTimeout: httpTimeout})
 	d.finishPending(ctx, svc)
 	for _, acct := range st.Accounts() {
 		d.checkAccount(ctx, svc, acct)

@@ -36,6 +36,7 @@ func startDendrite(t *testing.T, opt dendritetest.Options) *dendritetest.Server 
 		t.Skipf("Dendrite unavailable (%s); set %s=1 to require it", msg, dendritetest.EnvRequire)
 	}
 	t.Cleanup(s.Stop)
+	forgetKeyringItems(t, s.ServerName)
 	t.Logf("Dendrite %s started in %s at %s", dendritetest.Version, time.Since(start).Round(time.Millisecond), s.URL)
 	return s
 }

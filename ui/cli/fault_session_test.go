@@ -96,11 +96,11 @@ func TestFaultTokenRefreshRace(t *testing.T) {
 	const (
 		tokenLoops   = 6
 		refreshLoops = 2
-		runFor       = 15 * time.Second
 		// heldFor is how long after printing a token is used a second time,
 		// like a script that makes a few calls with it.
 		heldFor = 2 * time.Second
 	)
+	runFor := faultLength(15*time.Second, 3*time.Second)
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 5 * time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)

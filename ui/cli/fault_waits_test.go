@@ -122,11 +122,14 @@ func TestFaultHungKeyringList(t *testing.T) {
 	c := &cli{t: t, dir: t.TempDir(), extra: k.Env}
 	users := loginUsers(t, c, srv, 12)
 
+	// At full length with the default deadline, else with a shorter one.
+	deadline := faultLength(keystore.DefaultDeadline, time.Second)
+	c.extra = keyringtest.Merge(k.Env, []string{"MXAUTH_KEYRING_TIMEOUT=" + deadline.String()})
 	resume := pauseKeyring(t, k)
 	start := time.Now()
 	r := c.run("", "list", "--json")
 	took := time.Since(start)
-	t.Logf("figure: list with %d accounts and a hung keyring took %.1f s (keyring deadline %s)", len(users), took.Seconds(), keystore.DefaultDeadline)
+	t.Logf("figure: list with %d accounts and a hung keyring took %.1f s (keyring deadline %s)", len(users), took.Seconds(), deadline)
 	if r.code != exitKeyring {
 		t.Fatalf("list with a hung keyring: want exit %d: %s", exitKeyring, r)
 	}
@@ -139,8 +142,8 @@ func TestFaultHungKeyringList(t *testing.T) {
 			t.Errorf("%s: state %q, want a keyring problem", a.UserID, a.State)
 		}
 	}
-	if took > 2*keystore.DefaultDeadline+5*time.Second {
-		t.Fatalf("list waited %s for a hung keyring; the promise is one deadline (%s) per command", took, keystore.DefaultDeadline)
+	if took > 2*deadline+5*time.Second {
+		t.Fatalf("list waited %s for a hung keyring; the promise is one deadline (%s) per command", took, deadline)
 	}
 
 	// The same bound, shortened, holds for doctor's keyring check.
@@ -303,6 +306,7 @@ func TestFaultIndexLockKeepsTUIResponsive(t *testing.T) {
 // config dir and keyring, plus extra environment.
 func tuiLaunch(c *cli, extra ...string) string {
 	base := keyringtest.Merge(keyringEnv, c.extra)
+	base = keyringtest.Merge([]string{keyringWait}, base)
 	base = keyringtest.Merge(base, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH")})
 	var env []string
 	for _, kv := range keyringtest.Merge(base, extra) {

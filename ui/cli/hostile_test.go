@@ -23,7 +23,6 @@ import (
 	"unicode/utf8"
 
 	"mxauth/keystore"
-	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
 	"mxauth/ui"
 	"mxauth/ui/app"
@@ -100,6 +99,7 @@ func newHostile(t *testing.T) *hostileServer {
 		h.Close()
 	})
 	h.userID = "@mallory:" + strings.TrimPrefix(h.URL, "http://")
+	forgetKeyringItems(t, strings.TrimPrefix(h.URL, "http://"))
 	h.behave()
 	return h
 }
@@ -665,12 +665,14 @@ func TestHostileHugeBody(t *testing.T) {
 	}
 }
 
-// TestHostileHang: a server that never answers. mxauth has no setting for
-// its HTTP timeout; each call is bounded by matrix.DefaultTimeout (30 s), so
-// each command must end within 40 s with a message saying it timed out. The
-// commands run side by side to keep the suite at one timeout's length.
+// TestHostileHang: a server that never answers. Each call is bounded by the
+// client timeout (matrix.DefaultTimeout, 30 s; MXAUTH_HTTP_TIMEOUT, here 2 s,
+// as the full length adds nothing), so each command must end within it and
+// 10 s more, with a message saying it timed out. The commands run side by
+// side to keep the test at one timeout's length.
 func TestHostileHang(t *testing.T) {
-	const bound = matrix.DefaultTimeout + 10*time.Second
+	const timeout = 2 * time.Second
+	const bound = timeout + 10*time.Second
 	type op struct {
 		name, route string
 		args        func(h *hostileServer) []string
@@ -696,6 +698,7 @@ func TestHostileHang(t *testing.T) {
 	outs := make([]outcome, len(ops))
 	for i, o := range ops {
 		envs[i] = setupHostile(t)
+		envs[i].c.extra = []string{"MXAUTH_HTTP_TIMEOUT=" + timeout.String()}
 		envs[i].h.set(o.route, envs[i].h.block)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	ss "github.com/zalando/go-keyring/secret_service"
+
+	"mxauth/keystore"
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
@@ -59,7 +62,35 @@ func testMain(m *testing.M) int {
 		// The test process talks to the same keyring to look for leftovers.
 		defer keyringtest.Setenv(env)()
 	}
-	return m.Run()
+	code := m.Run()
+	if left := leftoverKeyringItems(); code == 0 && len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "the tests left %d item(s) in the shared keyring (a test whose server gets the same port would count them): %v\n", len(left), left)
+		return 1
+	}
+	return code
+}
+
+// leftoverKeyringItems lists the mxauth items still in the shared keyring.
+func leftoverKeyringItems() []string {
+	if keyringEnv == nil {
+		return nil
+	}
+	svc, err := ss.NewSecretService()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	paths, err := svc.SearchItems(svc.GetLoginCollection(), map[string]string{"service": keystore.Service})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var names []string
+	for _, p := range paths {
+		if v, err := svc.Object("org.freedesktop.secrets", p).GetProperty("org.freedesktop.Secret.Item.Attributes"); err == nil {
+			attrs, _ := v.Value().(map[string]string)
+			names = append(names, attrs["username"])
+		}
+	}
+	return names
 }
 
 // needKeyring skips (or, with MXAUTH_REAL_KEYRING=1, fails) without a keyring.
@@ -119,7 +150,7 @@ func (c *cli) run(stdin string, args ...string) result {
 func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	env := keyringtest.Merge(os.Environ(), keyringEnv)
-	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1")
+	env = append(env, "MXAUTH_CONFIG_DIR="+c.dir, "NO_COLOR=1", keyringWait)
 	cmd.Env = keyringtest.Merge(env, c.extra)
 	cmd.Stdin = strings.NewReader(stdin)
 	return cmd
@@ -150,6 +181,7 @@ func startHomeserver(t *testing.T, opt homeserver.Options) (srv *homeserver.Serv
 	t.Helper()
 	srv = homeserver.New(opt)
 	t.Cleanup(srv.Close)
+	forgetKeyringItems(t, srv.ServerName())
 	password = "correct horse " + t.Name()
 	alice = srv.AddUser("alice", password)
 	return srv, alice, password
@@ -194,3 +226,59 @@ func oneLineStderr(t *testing.T, r result) {
 		t.Errorf("want one line on stderr, got %q", r.stderr)
 	}
 }
+
+// forgetKeyringItems deletes, when the test ends, the shared keyring's mxauth
+// items of every user on server (host:port). Ports come round again within a
+// run: a later test whose server gets the same port would otherwise find this
+// test's items under its own user IDs and miscount. Call it after the server's
+// own cleanup is registered, so it runs while the port is still taken.
+func forgetKeyringItems(t *testing.T, server string) {
+	t.Helper()
+	if keyringEnv == nil {
+		return
+	}
+	t.Cleanup(func() {
+		svc, err := ss.NewSecretService()
+		if err != nil {
+			t.Errorf("cleaning the keyring: %v", err)
+			return
+		}
+		paths, err := svc.SearchItems(svc.GetLoginCollection(), map[string]string{"service": keystore.Service})
+		if err != nil {
+			t.Errorf("cleaning the keyring: %v", err)
+			return
+		}
+		for _, p := range paths {
+			v, err := svc.Object("org.freedesktop.secrets", p).GetProperty("org.freedesktop.Secret.Item.Attributes")
+			if err != nil {
+				continue // deleted meanwhile
+			}
+			attrs, _ := v.Value().(map[string]string)
+			user, _, _ := strings.Cut(attrs["username"], "|")
+			if strings.HasSuffix(user, ":"+server) {
+				if err := svc.Delete(p); err != nil {
+					t.Errorf("deleting keyring item %s: %v", attrs["username"], err)
+				}
+			}
+		}
+	})
+}
+
+// faultFullEnv, set to 1 (as .ci/run does for its own run of the fault
+// suite), makes the fault tests measure at full length: the default keyring
+// deadline and a 15 s race. Plain `go test` takes shorter measurements of
+// the same behaviour.
+const faultFullEnv = "MXAUTH_FAULT_FULL"
+
+// faultLength is full when the fault suite runs at full length, else short.
+func faultLength[T any](full, short T) T {
+	if os.Getenv(faultFullEnv) == "1" {
+		return full
+	}
+	return short
+}
+
+// keyringWait is the keyring deadline the end-to-end tests give the binary
+// unless a test sets its own: the default 5 s is meant for a hung keyring,
+// and a busy machine can make the shared test keyring that slow.
+const keyringWait = "MXAUTH_KEYRING_TIMEOUT=60s"

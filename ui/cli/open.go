@@ -26,6 +26,7 @@ func (a *program) configDir() string { return a.getenv("MXAUTH_CONFIG_DIR") }
 const (
 	keyringTimeoutEnv = "MXAUTH_KEYRING_TIMEOUT" // for the keyring, per command
 	lockTimeoutEnv    = "MXAUTH_LOCK_TIMEOUT"    // for another mxauth process's lock
+	httpTimeoutEnv    = "MXAUTH_HTTP_TIMEOUT"    // for each call to a homeserver
 )
 
 // waitBound reads a wait from the environment: a Go duration ("5s", "1m"),
@@ -53,11 +54,15 @@ func (a *program) openService(opt openOptions) (*app.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	httpTimeout, err := a.waitBound(httpTimeoutEnv)
+	if err != nil {
+		return nil, err
+	}
 	st, err := keystore.Open(keystore.Options{Backend: keystore.NewKeyringBackend(), Dir: a.configDir(), Deadline: deadline, LockTimeout: lockTimeout})
 	if err != nil {
 		return nil, err
 	}
-	svc := newService(st, app.Options{InsecureHTTP: opt.InsecureHTTP, DeviceName: opt.DeviceName})
+	svc := newService(st, app.Options{InsecureHTTP: opt.InsecureHTTP, DeviceName: opt.DeviceName, HTTPTimeout: httpTimeout})
 	if !opt.DeferRepair {
 		a.finishPending(svc)
 	}

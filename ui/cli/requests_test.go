@@ -107,6 +107,7 @@ func TestRequestsIdle(t *testing.T) {
 	}
 	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Hour})
 	t.Cleanup(srv.Close)
+	forgetKeyringItems(t, srv.ServerName())
 	users := map[string]string{}
 	for _, name := range []string{"alice", "bob", "carol"} {
 		users[srv.AddUser(name, "pw-"+name)] = "pw-" + name

@@ -296,6 +296,7 @@ func TestTmuxLoginTokenWaitsOutRateLimit(t *testing.T) {
 		Now:                 func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) },
 	})
 	t.Cleanup(srv.Close)
+	forgetKeyringItems(t, srv.ServerName())
 	pw := "correct horse battery"
 	alice := srv.AddUser("alice", pw)
 	c.ok(pw+"\n", "login", "--user", alice, "--password-stdin")
@@ -307,7 +308,7 @@ func TestTmuxLoginTokenWaitsOutRateLimit(t *testing.T) {
 	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-ratelimit-%d", os.Getpid())}
 	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
 	var env []string
-	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH")}) {
+	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH"), keyringWait}) {
 		env = append(env, fmt.Sprintf("%q", kv))
 	}
 	launch := fmt.Sprintf("env -i %s %q login-token; echo EXIT=$?; sleep 30", strings.Join(env, " "), binPath)
@@ -385,7 +386,7 @@ func TestTmuxQRSameInAppAndCLI(t *testing.T) {
 	cli := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-qr-cli-%d", os.Getpid())}
 	t.Cleanup(func() { _, _ = cli.cmd("kill-server") })
 	var env []string
-	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH")}) {
+	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH"), keyringWait}) {
 		env = append(env, fmt.Sprintf("%q", kv))
 	}
 	cli.must("new-session", "-d", "-s", "e2e", "-x", "100", "-y", "50",
