@@ -29,3 +29,10 @@ func RenewalOf(t matrix.TokenSet) Renewal {
 
 // CanRefresh reports whether t can be refreshed at all: it holds a refresh token.
 func CanRefresh(t matrix.TokenSet) bool { return !t.RefreshToken.IsZero() }
+
+// ServerRefreshes reports whether the account's server refreshes access
+// tokens: it gave this session a refresh token, or it says it can (spec v1.3
+// or later).
+func ServerRefreshes(v *matrix.VersionsResponse, t matrix.TokenSet) bool {
+	return CanRefresh(t) || v.SupportsRefresh()
+}

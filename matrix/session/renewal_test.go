@@ -30,3 +30,19 @@ func TestRenewalOf(t *testing.T) {
 		}
 	}
 }
+
+func TestServerRefreshes(t *testing.T) {
+	old := &matrix.VersionsResponse{Versions: []string{"r0.6.1", "v1.2"}}
+	current := &matrix.VersionsResponse{Versions: []string{"v1.2", "v1.3"}}
+	expiring := matrix.TokenSet{AccessToken: "at", ExpiresAt: time.Now().Add(time.Hour)}
+	refreshing := matrix.TokenSet{AccessToken: "at", RefreshToken: "rt", ExpiresAt: time.Now().Add(time.Hour)}
+	if session.ServerRefreshes(old, expiring) {
+		t.Error("a v1.2 server that gave no refresh token refreshes")
+	}
+	if !session.ServerRefreshes(old, refreshing) {
+		t.Error("a server that gave a refresh token does not refresh")
+	}
+	if !session.ServerRefreshes(current, expiring) {
+		t.Error("a v1.3 server does not refresh")
+	}
+}

@@ -912,7 +912,7 @@ func (s *Service) ServerInfo(ctx context.Context, userID string) (ui.ServerInfo,
 	}
 	info := ui.ServerInfo{
 		Versions:      v.Versions,
-		RefreshTokens: v.AtLeast("v1.3") || sess.Tokens().Expires(),
+		RefreshTokens: session.ServerRefreshes(v, sess.Tokens()),
 	}
 	chk, err := s.CheckLoginToken(ctx, userID)
 	if err != nil {

@@ -197,7 +197,7 @@ func (d *doctor) checkAccount(ctx context.Context, svc *app.Service, acct keysto
 		d.fail(exitCode(err), "%s: %s", who, errorMessage(err))
 		return
 	}
-	if v.AtLeast("v1.3") {
+	if session.ServerRefreshes(v, sess.Tokens()) {
 		d.ok("%s: server supports refresh tokens", who)
 	} else {
 		d.ok("%s: server predates refresh tokens (spec v1.3)", who)
