@@ -5,17 +5,21 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
+
+	"charm.land/fang/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"mxauth/matrix"
 )
 
-// program is one run of mxauth: its streams and environment.
+// program is one run of mxauth: its streams and environment. It is what every
+// command's constructor gets (the factory of gh's commands): the commands open
+// the keyring, the account list and the terminal through it.
 type program struct {
 	ctx     context.Context // ends on Ctrl+C / SIGTERM
 	stdin   *os.File
@@ -23,30 +27,8 @@ type program struct {
 	stderr  io.Writer
 	getenv  func(string) string
 	version string // what --version prints
-}
-
-// command is one subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, a *program, args []string) error
-}
-
-var commands []command
-
-func init() {
-	commands = []command{
-		{"demo", "the full-screen app against an embedded homeserver (nothing is saved)", runDemo},
-		{"login", "sign in with a password or a login token", runLogin},
-		{"list", "list accounts with their state and token expiry", runList},
-		{"token", "print a currently valid access token", runToken},
-		{"login-token", "mint a single-use login token for a new device", runLoginToken},
-		{"refresh", "refresh an account's access token now", runRefresh},
-		{"devices", "list or delete the account's devices", runDevices},
-		{"logout", "sign out on the server and remove local secrets", runLogout},
-		{"exec", "run a command with a fresh access token in its environment", runExec},
-		{"doctor", "check the keyring, the config directory and every account", runDoctor},
-	}
+	// failed is what the command that ran returned (see finish).
+	failed error
 }
 
 // Main runs one command line (args without the program name) with the given
@@ -68,75 +50,77 @@ func (a *program) main(ctx context.Context, args []string) (code int) {
 			code = exitError
 		}
 	}()
-	err := a.dispatch(ctx, args)
+	root := newRootCmd(a)
+	reportArgErrors(a, root)
+	root.SetArgs(doubleDashLongFlags(root, args))
+	err := fang.Execute(ctx, root,
+		fang.WithVersion(a.version),
+		fang.WithErrorHandler(func(w io.Writer, _ fang.Styles, err error) { a.printError(w, err) }),
+	)
 	if err == nil {
-		return exitOK
+		err = a.failed
+		a.printError(a.stderr, err)
 	}
+	return exitStatusOf(err)
+}
+
+// finish records what a command returned (or a bad flag or argument) and
+// hands cobra nil: main reports it, one line. fang would first ask the
+// terminal for its background colour, which costs seconds in a terminal that
+// does not answer and must not reach one that exec's child or the full-screen
+// app has just handed back.
+func (a *program) finish(err error) error {
+	a.failed = err
+	return nil
+}
+
+// reportArgErrors moves every command's argument check into its run, so that
+// a bad argument, too, is recorded by finish instead of returned to fang.
+func reportArgErrors(a *program, cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		reportArgErrors(a, sub)
+	}
+	check, run := cmd.Args, cmd.RunE
+	if check == nil || run == nil {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return a.finish(err)
+		}
+		return run(c, args)
+	}
+}
+
+// printError writes err as one sanitised line (nothing for a bare exit status).
+func (a *program) printError(w io.Writer, err error) {
+	var ex *exitStatus
+	if err == nil || errors.As(err, &ex) {
+		return
+	}
+	fmt.Fprintln(w, "mxauth: "+shownLine(errorMessage(err)))
+}
+
+// exitStatusOf is the process's exit code for what the command line returned.
+func exitStatusOf(err error) int {
 	var ex *exitStatus
 	if errors.As(err, &ex) {
 		return ex.code
 	}
-	fmt.Fprintln(a.stderr, "mxauth: "+shownLine(errorMessage(err)))
 	return exitCode(err)
 }
 
 // exitStatus ends the process with a code and no message (exec passes its
-// child's code through; --help exits 0).
+// child's code through).
 type exitStatus struct{ code int }
 
 func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func (a *program) dispatch(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return runTUI(ctx, a, nil)
-	}
-	switch args[0] {
-	case "--version", "-version", "version":
-		fmt.Fprintln(a.stdout, "mxauth "+a.version)
-		return nil
-	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && args[0] == "help" {
-			return a.dispatch(ctx, []string{args[1], "--help"})
-		}
-		a.printUsage(a.stdout)
-		return nil
-	}
-	if strings.HasPrefix(args[0], "-") {
-		return runTUI(ctx, a, args)
-	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(ctx, a, args[1:])
-		}
-	}
-	return usageErrorf("unknown command %q (see mxauth --help)", shown(args[0]))
-}
-
-func (a *program) printUsage(w io.Writer) {
-	fmt.Fprintln(w, `mxauth manages Matrix login sessions: it signs accounts in, keeps their tokens in
+const rootLong = `mxauth manages Matrix login sessions: it signs accounts in, keeps their tokens in
 the OS keyring, refreshes them before they expire and hands a login to a new device.
-
-Usage:
-  mxauth                 the full-screen session manager
-  mxauth COMMAND [flags] one command (each has --help)
-
-Commands:`)
-	names := make([]string, 0, len(commands))
-	for _, c := range commands {
-		names = append(names, c.name)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		for _, c := range commands {
-			if c.name == n {
-				fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
-			}
-		}
-	}
-	fmt.Fprintln(w, `
-Flags:
-  --version    print the version
-  --help       this help
+Without a command it opens the full-screen session manager: every account with a
+live countdown to its token's expiry, refreshed in the background while it runs.
 
 Environment:
   MXAUTH_CONFIG_DIR       where the account list is kept (default: the user config dir + /mxauth)
@@ -145,72 +129,152 @@ Environment:
   MXAUTH_HTTP_TIMEOUT     how long a command waits for each answer from a homeserver (default 30s)
   NO_COLOR                any non-empty value turns colour off
 
-`+exitCodesHelp)
+`
+
+// newRootCmd is the whole command line: the full-screen app and every command.
+func newRootCmd(a *program) *cobra.Command {
+	root := newRootBare(a)
+	root.AddCommand(
+		newCmdDemo(a, nil),
+		newCmdLogin(a, nil),
+		newCmdList(a, nil),
+		newCmdToken(a, nil),
+		newCmdLoginToken(a, nil),
+		newCmdRefresh(a, nil),
+		newCmdDevices(a, nil),
+		newCmdLogout(a, nil),
+		newCmdExec(a, nil),
+		newCmdDoctor(a, nil),
+		newCmdVersion(a),
+	)
+	return root
 }
 
-// flagSet is a command's flags plus its --help text.
-type flagSet struct {
-	*flag.FlagSet
-	help func()
-}
-
-// newFlags makes a flag set whose --help prints the given usage to stdout and
-// whose parse errors become one-line usage errors.
-func (a *program) newFlags(name, usage string) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
-	fs.SetOutput(io.Discard)
-	// flag calls Usage itself on every parse error; flagError decides instead.
-	fs.Usage = func() {}
-	fs.help = func() {
-		fmt.Fprintln(a.stdout, strings.TrimSpace(usage))
-		if hasFlags(fs.FlagSet) {
-			fmt.Fprintln(a.stdout, "\nFlags:")
-			fs.SetOutput(a.stdout)
-			fs.PrintDefaults()
-			fs.SetOutput(io.Discard)
-		}
-		fmt.Fprintln(a.stdout, "\n"+exitCodesHelp)
+// newRootBare is the root command without its subcommands: the full-screen
+// app, the streams, and the usage-error wording every command shares.
+func newRootBare(a *program) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mxauth",
+		Short: "Matrix login sessions: sign in, keep tokens in the OS keyring, refresh them",
+		Long:  rootLong + exitCodesHelp,
+		Example: `mxauth login --user @you:example.org
+mxauth token
+curl -H "Authorization: Bearer $(mxauth token)" https://example.org/_matrix/client/v3/account/whoami
+mxauth exec -- ./bot
+mxauth completion bash > /etc/bash_completion.d/mxauth
+mxauth man > mxauth.1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q (see mxauth --help)", shown(args[0]))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.finish(runTUI(cmd.Context(), a))
+		},
 	}
-	return fs
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetVersionTemplate("mxauth {{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return a.finish(flagError(cmd, err))
+	})
+	// main reports errors, one line each, and never prints usage for them.
+	root.SilenceErrors, root.SilenceUsage = true, true
+	return root
 }
 
-func hasFlags(fs *flag.FlagSet) bool {
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	return n > 0
-}
-
-// parse parses flags anywhere among the arguments (flag alone stops at the
-// first positional one) and returns the positional arguments.
-func (a *program) parse(fs *flagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, flagError(fs, err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// flagError turns a parse failure into help (exit 0) or a usage error.
-func flagError(fs *flagSet, err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		fs.help()
-		return &exitStatus{exitOK}
-	}
-	if fs.Name() == "mxauth" { // the full-screen app's own flags
+// flagError words a flag the command does not know (or a bad flag value) as
+// one usage line that names the help to read.
+func flagError(cmd *cobra.Command, err error) error {
+	if !cmd.HasParent() {
 		return usageErrorf("%v (see mxauth --help)", err)
 	}
-	return usageErrorf("%s: %v (see mxauth %s --help)", fs.Name(), err, fs.Name())
+	return usageErrorf("%s: %v (see %s --help)", cmd.Name(), err, cmd.CommandPath())
 }
+
+// noArgs refuses positional arguments, naming the first one.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s: unexpected argument %q", cmd.Name(), shown(args[0]))
+	}
+	return nil
+}
+
+// newCmdVersion keeps "mxauth version" working beside --version.
+func newCmdVersion(a *program) *cobra.Command {
+	return &cobra.Command{
+		Use:    "version",
+		Short:  "print the version",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "mxauth "+a.version)
+			return a.finish(err)
+		},
+	}
+}
+
+// doubleDashLongFlags keeps the single-dash long flags mxauth has always
+// accepted (-json, -account X, -help, -version) working: they become --json
+// and so on before cobra, which reads -json as -j -s -o -n, sees them. Only
+// arguments before "--" that name a long flag of the command are changed, and
+// never a flag's value; exec's child's arguments are left alone.
+func doubleDashLongFlags(root *cobra.Command, args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	cmd, positional, takesValue := root, false, false
+	for i, arg := range args {
+		switch {
+		case takesValue:
+			takesValue = false
+			continue
+		case arg == "--":
+			return out
+		case !strings.HasPrefix(arg, "-") || arg == "-":
+			if sub := subcommand(cmd, arg); sub != nil && !positional {
+				cmd = sub
+				continue
+			}
+			positional = true
+			if cmd.Name() == "exec" {
+				return out // the child's own arguments follow
+			}
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		f := cmd.Flags().Lookup(name)
+		if f == nil && (name == "help" || name == "version") {
+			f = &pflag.Flag{Name: name, Value: boolFlag{}}
+		}
+		if f == nil {
+			continue
+		}
+		if !strings.HasPrefix(arg, "--") {
+			out[i] = "-" + arg
+		}
+		takesValue = !hasValue && f.Value.Type() != "bool"
+	}
+	return out
+}
+
+// subcommand is cmd's subcommand called name, or nil.
+func subcommand(cmd *cobra.Command, name string) *cobra.Command {
+	for _, c := range cmd.Commands() {
+		if c.Name() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// boolFlag stands in for --help and --version, which cobra adds later.
+type boolFlag struct{}
+
+func (boolFlag) String() string   { return "false" }
+func (boolFlag) Set(string) error { return nil }
+func (boolFlag) Type() string     { return "bool" }
 
 // oneLine keeps messages to one line whatever the error text holds.
 func oneLine(s string) string {

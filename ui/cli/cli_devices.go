@@ -7,18 +7,61 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"mxauth/matrix"
 	"mxauth/ui/app"
 )
 
-const devicesUsage = `Usage:
-  mxauth devices [--account @you:example.org] [--json]
-  mxauth devices delete DEVICE_ID... [--account @you:example.org] [--password-stdin]
+// devicesOptions are mxauth devices' flags and what it is asked to do.
+type devicesOptions struct {
+	Account       string
+	PasswordStdin bool
+	JSON          bool
+	Delete        []string // device IDs to delete (devices delete ID...), repeats dropped
+}
 
-Lists the account's devices (sessions) on the server, or deletes some of them.
+const devicesLong = `Lists the account's devices (sessions) on the server, or deletes some of them.
 Deleting asks for the account password: on the terminal without echo, or with
 --password-stdin as the first line of stdin. Deleting this device signs it out
-here too.`
+here too.
+
+` + exitCodesHelp
+
+func newCmdDevices(a *program, runF func(*devicesOptions) error) *cobra.Command {
+	opts := &devicesOptions{}
+	cmd := &cobra.Command{
+		Use:   "devices [delete DEVICE_ID...]",
+		Short: "list or delete the account's devices",
+		Long:  devicesLong,
+		Example: `mxauth devices --account @you:example.org --json
+mxauth devices delete ABCDEFGHIJ KLMNOPQRST --password-stdin < password.txt`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			deleting := len(args) > 0 && args[0] == "delete"
+			switch {
+			case len(args) > 0 && !deleting:
+				return usageErrorf("devices: unknown subcommand %q (only delete)", shown(args[0]))
+			case deleting && len(args) == 1:
+				return usageErrorf("devices delete: give the IDs of the devices to delete")
+			}
+			return nil
+		},
+		ValidArgs: []string{"delete"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				opts.Delete = uniqueIDs(args[1:])
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runDevices(cmd.Context(), a, opts))
+		},
+	}
+	accountFlag(cmd, &opts.Account)
+	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "delete: read the password from the first line of stdin")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the devices as a JSON array")
+	return cmd
+}
 
 // deviceJSON is the --json shape of a device.
 type deviceJSON struct {
@@ -33,35 +76,21 @@ type deviceJSON struct {
 // name cannot pad every row; --json has the full (sanitised) text.
 const maxNameRunes = 48
 
-func runDevices(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("devices", devicesUsage)
-	account := fs.String("account", "", "user ID of the account (default: the default account)")
-	pwStdin := fs.Bool("password-stdin", false, "delete: read the password from the first line of stdin")
-	asJSON := fs.Bool("json", false, "print the devices as a JSON array")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	deleting := len(pos) > 0 && pos[0] == "delete"
-	switch {
-	case len(pos) > 0 && !deleting:
-		return usageErrorf("devices: unknown subcommand %q (only delete)", shown(pos[0]))
-	case deleting && len(pos) == 1:
-		return usageErrorf("devices delete: give the IDs of the devices to delete")
-	}
+func runDevices(ctx context.Context, a *program, opts *devicesOptions) error {
+	deleting := len(opts.Delete) > 0
 	var pw *secretReader
 	if deleting {
-		pw = a.secretReader(*pwStdin, "--password-stdin")
+		pw = a.secretReader(opts.PasswordStdin, "--password-stdin")
 		if err := pw.check(); err != nil {
 			return err
 		}
 	}
-	svc, acct, err := a.openAccount(*account)
+	svc, acct, err := a.openAccount(opts.Account)
 	if err != nil {
 		return err
 	}
 	if deleting {
-		ids := uniqueIDs(pos[1:])
+		ids := opts.Delete
 		// Servers answer a delete of an unknown device with success; check
 		// first, so nothing is deleted and no password asked for in vain.
 		if err := checkDevicesExist(ctx, svc, acct.UserID, ids); err != nil {
@@ -96,7 +125,7 @@ func runDevices(ctx context.Context, a *program, args []string) error {
 		}
 		out = append(out, j)
 	}
-	if *asJSON {
+	if opts.JSON {
 		return writeJSON(a.stdout, out)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)

@@ -11,20 +11,40 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
 
-const doctorUsage = `Usage:
-  mxauth doctor
-
-Checks that the keyring is reachable and unlocked (by writing, reading and
+const doctorLong = `Checks that the keyring is reachable and unlocked (by writing, reading and
 deleting a probe item), that the config directory is private, and for every
 account: that its server answers, which spec versions it speaks, whether it
 supports refresh and login tokens, and the state of the account's tokens.
-Exits non-zero when something needs attention, saying what.`
+Exits non-zero when something needs attention, saying what.
+
+` + exitCodesHelp
+
+// doctorOptions are mxauth doctor's flags: none yet.
+type doctorOptions struct{}
+
+func newCmdDoctor(a *program, runF func(*doctorOptions) error) *cobra.Command {
+	opts := &doctorOptions{}
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "check the keyring, the config directory and every account",
+		Long:  doctorLong,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runDoctor(cmd.Context(), a))
+		},
+	}
+}
 
 // doctor collects check results; the worst problem decides the exit code.
 type doctor struct {
@@ -46,15 +66,7 @@ func (d *doctor) fail(code int, format string, args ...any) {
 	}
 }
 
-func runDoctor(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("doctor", doctorUsage)
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("doctor: unexpected argument %q", shown(pos[0]))
-	}
+func runDoctor(ctx context.Context, a *program) error {
 	deadline, err := a.waitBound(keyringTimeoutEnv)
 	if err != nil {
 		return err

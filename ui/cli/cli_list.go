@@ -6,26 +6,40 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
 
-const listUsage = `Usage:
-  mxauth list [--json]
+// listOptions are mxauth list's flags.
+type listOptions struct {
+	JSON bool
+}
 
-Lists the accounts mxauth holds, with each session's state and when its access
-token expires. The default account is marked with *.`
+func newCmdList(a *program, runF func(*listOptions) error) *cobra.Command {
+	opts := &listOptions{}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list accounts with their state and token expiry",
+		Long: `Lists the accounts mxauth holds, with each session's state and when its access
+token expires. The default account is marked with *.
 
-func runList(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("list", listUsage)
-	asJSON := fs.Bool("json", false, "print the accounts as a JSON array")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+` + exitCodesHelp,
+		Example: `mxauth list --json`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runList(cmd.Context(), a, opts))
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("list: unexpected argument %q", shown(pos[0]))
-	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the accounts as a JSON array")
+	return cmd
+}
+
+func runList(ctx context.Context, a *program, opts *listOptions) error {
 	svc, err := a.openService(openOptions{})
 	if err != nil {
 		return err
@@ -42,7 +56,7 @@ func runList(ctx context.Context, a *program, args []string) error {
 		}
 	}
 
-	if *asJSON {
+	if opts.JSON {
 		out := make([]accountJSON, 0, len(views))
 		for _, v := range views {
 			out = append(out, accountJSONFrom(v, now))

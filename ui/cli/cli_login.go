@@ -6,17 +6,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"mxauth/matrix"
 	"mxauth/ui"
 	"mxauth/ui/app"
 )
 
-const loginUsage = `Usage:
-  mxauth login --user @you:example.org [--homeserver URL] [--password-stdin] [--device-name NAME] [--json]
-  mxauth login --user @you:example.org --login-token-stdin [--homeserver URL] [--json]
-  mxauth login --homeserver URL --login-token-stdin [--json]
+// loginOptions are mxauth login's flags.
+type loginOptions struct {
+	User            string
+	Homeserver      string
+	PasswordStdin   bool
+	LoginTokenStdin bool
+	DeviceName      string
+	InsecureHTTP    bool
+	JSON            bool
+}
 
-Signs in with a password and keeps the tokens in the OS keyring. The homeserver is
+const loginLong = `Signs in with a password and keeps the tokens in the OS keyring. The homeserver is
 found from the user ID (.well-known) unless --homeserver is given. Without
 --password-stdin the password is asked for on the terminal, without echo; with it,
 the first line of stdin is the password.
@@ -27,69 +35,96 @@ the same account.
 
 Signing in again to an account mxauth already has (by its user ID, or by a bare
 name with --homeserver) reuses its device. Sign-ins of one user wait for each
-other, and the keyring is checked before the server is asked.`
+other, and the keyring is checked before the server is asked.
 
-func runLogin(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("login", loginUsage)
-	user := fs.String("user", "", "user ID, e.g. @you:example.org (a bare name needs --homeserver)")
-	homeserver := fs.String("homeserver", "", "homeserver base URL; skips discovery")
-	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	tokStdin := fs.Bool("login-token-stdin", false, "read a login token from the first line of stdin")
-	deviceName := fs.String("device-name", "", "display name for a new device (default \"mxauth on <host>\")")
-	insecure := fs.Bool("insecure-http", false, "allow plain http:// to a non-loopback homeserver")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+` + exitCodesHelp
+
+func newCmdLogin(a *program, runF func(*loginOptions) error) *cobra.Command {
+	opts := &loginOptions{}
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "sign in with a password or a login token",
+		Long:  loginLong,
+		Example: `# with a password, asked for on the terminal
+mxauth login --user @you:example.org
+# with a password from a file, printing the account as JSON
+mxauth login --user @you:example.org --password-stdin --json < password.txt
+# as a new device, with a login token minted by mxauth login-token elsewhere
+mxauth login --user @you:example.org --login-token-stdin
+mxauth login --homeserver https://matrix.example.org --login-token-stdin`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.validate(); err != nil {
+				return a.finish(err)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runLogin(cmd.Context(), a, opts))
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("login: unexpected argument %q", shown(pos[0]))
-	}
+	f := cmd.Flags()
+	f.StringVar(&opts.User, "user", "", "user ID, e.g. @you:example.org (a bare name needs --homeserver)")
+	f.StringVar(&opts.Homeserver, "homeserver", "", "homeserver base URL; skips discovery")
+	f.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	f.BoolVar(&opts.LoginTokenStdin, "login-token-stdin", false, "read a login token from the first line of stdin")
+	f.StringVar(&opts.DeviceName, "device-name", "", "display name for a new device (default \"mxauth on <host>\")")
+	f.BoolVar(&opts.InsecureHTTP, "insecure-http", false, "allow plain http:// to a non-loopback homeserver")
+	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// validate refuses flag combinations that cannot sign in.
+func (opts *loginOptions) validate() error {
 	// A login token names its user itself; the user ID then only serves to
 	// find the homeserver.
-	if *user == "" && !(*tokStdin && *homeserver != "") {
+	if opts.User == "" && !(opts.LoginTokenStdin && opts.Homeserver != "") {
 		return usageErrorf("login: --user is required (e.g. --user @you:example.org)")
 	}
-	if *pwStdin && *tokStdin {
+	if opts.PasswordStdin && opts.LoginTokenStdin {
 		return usageErrorf("login: use either --password-stdin or --login-token-stdin")
 	}
+	return nil
+}
+
+func runLogin(ctx context.Context, a *program, opts *loginOptions) error {
 	var secret *secretReader
-	if *tokStdin {
+	if opts.LoginTokenStdin {
 		secret = a.secretReader(true, "--login-token-stdin")
 	} else {
-		secret = a.secretReader(*pwStdin, "--password-stdin")
+		secret = a.secretReader(opts.PasswordStdin, "--password-stdin")
 		if err := secret.check(); err != nil {
 			return err
 		}
 	}
-	svc, err := a.openService(openOptions{InsecureHTTP: *insecure, DeviceName: *deviceName})
+	svc, err := a.openService(openOptions{InsecureHTTP: opts.InsecureHTTP, DeviceName: opts.DeviceName})
 	if err != nil {
 		return err
 	}
 
 	var view ui.AccountView
-	if *tokStdin {
+	if opts.LoginTokenStdin {
 		tok, err := secret.read("")
 		if err != nil {
 			return err
 		}
-		view, err = svc.LoginWithToken(ctx, *homeserver, *user, tok, *deviceName)
+		view, err = svc.LoginWithToken(ctx, opts.Homeserver, opts.User, tok, opts.DeviceName)
 		if err != nil {
-			return insecureHint(err, *homeserver, *insecure)
+			return insecureHint(err, opts.Homeserver, opts.InsecureHTTP)
 		}
 	} else {
-		pw, err := secret.read("Password for " + shown(*user) + ": ")
+		pw, err := secret.read("Password for " + shown(opts.User) + ": ")
 		if err != nil {
 			return err
 		}
-		view, err = svc.Login(ctx, ui.LoginParams{Homeserver: *homeserver, User: *user, Password: pw, DeviceName: *deviceName})
+		view, err = svc.Login(ctx, ui.LoginParams{Homeserver: opts.Homeserver, User: opts.User, Password: pw, DeviceName: opts.DeviceName})
 		if err != nil {
-			return insecureHint(err, *homeserver, *insecure)
+			return insecureHint(err, opts.Homeserver, opts.InsecureHTTP)
 		}
 	}
 
 	st := view.Status
-	if *asJSON {
+	if opts.JSON {
 		return writeJSON(a.stdout, accountJSONFrom(view, time.Now()))
 	}
 	a.infof("Signed in as %s (device %s) on %s.", view.UserID, view.DeviceID, view.Homeserver)

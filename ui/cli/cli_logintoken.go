@@ -6,21 +6,53 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"mxauth/matrix"
 	"mxauth/ui/app"
 )
 
-const loginTokenUsage = `Usage:
-  mxauth login-token [--account @you:example.org] [--password-stdin] [--qr] [--json]
+// loginTokenOptions are mxauth login-token's flags.
+type loginTokenOptions struct {
+	Account       string
+	PasswordStdin bool
+	QR            bool
+	JSON          bool
+}
 
-Mints a single-use login token that signs a new device in to the same account:
+const loginTokenLong = `Mints a single-use login token that signs a new device in to the same account:
 on the new device run  mxauth login --user @you:example.org --login-token-stdin
 and paste it. The server asks for the account password first; without
 --password-stdin it is asked for on the terminal, with it the first line of stdin
 is the password. The token is printed to stdout; --qr prints it as a QR code
-too, --json prints login_token, expires_in_ms, expires_at, homeserver, user_id.`
+too, --json prints login_token, expires_in_ms, expires_at, homeserver, user_id.
+
+` + exitCodesHelp
+
+func newCmdLoginToken(a *program, runF func(*loginTokenOptions) error) *cobra.Command {
+	opts := &loginTokenOptions{}
+	cmd := &cobra.Command{
+		Use:   "login-token",
+		Short: "mint a single-use login token for a new device",
+		Long:  loginTokenLong,
+		Example: `mxauth login-token --qr
+mxauth login-token --account @you:example.org --password-stdin --json < password.txt`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runLoginToken(cmd.Context(), a, opts))
+		},
+	}
+	accountFlag(cmd, &opts.Account)
+	f := cmd.Flags()
+	f.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	f.BoolVar(&opts.QR, "qr", false, "also print the token as a QR code")
+	f.BoolVar(&opts.JSON, "json", false, "print the token and its expiry as JSON")
+	return cmd
+}
 
 // loginTokenJSON is the --json shape of a minted token.
 type loginTokenJSON struct {
@@ -31,24 +63,12 @@ type loginTokenJSON struct {
 	UserID      string `json:"user_id"`
 }
 
-func runLoginToken(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("login-token", loginTokenUsage)
-	account := fs.String("account", "", "user ID of the account (default: the default account)")
-	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	qr := fs.Bool("qr", false, "also print the token as a QR code")
-	asJSON := fs.Bool("json", false, "print the token and its expiry as JSON")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("login-token: unexpected argument %q", shown(pos[0]))
-	}
-	pw := a.secretReader(*pwStdin, "--password-stdin")
+func runLoginToken(ctx context.Context, a *program, opts *loginTokenOptions) error {
+	pw := a.secretReader(opts.PasswordStdin, "--password-stdin")
 	if err := pw.check(); err != nil {
 		return err
 	}
-	svc, acct, err := a.openAccount(*account)
+	svc, acct, err := a.openAccount(opts.Account)
 	if err != nil {
 		return err
 	}
@@ -63,7 +83,7 @@ func runLoginToken(ctx context.Context, a *program, args []string) error {
 		return err
 	}
 	exp := resp.ExpiresAt()
-	if *asJSON {
+	if opts.JSON {
 		return writeJSON(a.stdout, loginTokenJSON{
 			LoginToken:  resp.LoginToken.Reveal(),
 			ExpiresInMS: resp.ExpiresInMS,
@@ -73,7 +93,7 @@ func runLoginToken(ctx context.Context, a *program, args []string) error {
 		})
 	}
 	fmt.Fprintln(a.stdout, resp.LoginToken.Reveal())
-	if *qr {
+	if opts.QR {
 		out, isFile := a.stdout.(*os.File)
 		colour := isFile && term.IsTerminal(int(out.Fd())) && a.getenv("NO_COLOR") == ""
 		dark := !colour && isFile && terminalIsDark(out) // only matters without colour

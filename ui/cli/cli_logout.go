@@ -3,13 +3,18 @@ package cli
 import (
 	"context"
 	"errors"
+
+	"github.com/spf13/cobra"
 )
 
-const logoutUsage = `Usage:
-  mxauth logout [--account @you:example.org] [--local]
-  mxauth logout --all [--local]
+// logoutOptions are mxauth logout's flags.
+type logoutOptions struct {
+	Account string
+	All     bool
+	Local   bool
+}
 
-Signs the session out on the server (its device is deleted there) and removes
+const logoutLong = `Signs the session out on the server (its device is deleted there) and removes
 its tokens from the keyring and the account from mxauth's list. If the server
 says the session had already ended, the local copy is removed all the same.
 --all does this for every account mxauth holds.
@@ -17,29 +22,41 @@ says the session had already ended, the local copy is removed all the same.
 If the server cannot be reached, nothing is removed and the command fails, so it
 can be retried. --local removes the local copy without asking the server, for a
 homeserver that is gone for good; the device then stays on the server until it
-is deleted from another session.`
+is deleted from another session.
 
-func runLogout(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("logout", logoutUsage)
-	account := fs.String("account", "", "user ID of the account (default: the default account)")
-	all := fs.Bool("all", false, "sign out every account mxauth holds")
-	local := fs.Bool("local", false, "only remove the local secrets and entry; do not contact the server")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+` + exitCodesHelp
+
+func newCmdLogout(a *program, runF func(*logoutOptions) error) *cobra.Command {
+	opts := &logoutOptions{}
+	cmd := &cobra.Command{
+		Use:     "logout",
+		Short:   "sign out on the server and remove local secrets",
+		Long:    logoutLong,
+		Example: "mxauth logout --account @you:example.org\nmxauth logout --all --local",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.All && opts.Account != "" {
+				return a.finish(usageErrorf("logout: use either --account or --all"))
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runLogout(cmd.Context(), a, opts))
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("logout: unexpected argument %q", shown(pos[0]))
-	}
-	if *all && *account != "" {
-		return usageErrorf("logout: use either --account or --all")
-	}
+	accountFlag(cmd, &opts.Account)
+	cmd.Flags().BoolVar(&opts.All, "all", false, "sign out every account mxauth holds")
+	cmd.Flags().BoolVar(&opts.Local, "local", false, "only remove the local secrets and entry; do not contact the server")
+	return cmd
+}
+
+func runLogout(ctx context.Context, a *program, opts *logoutOptions) error {
 	svc, err := a.openService(openOptions{})
 	if err != nil {
 		return err
 	}
-	targets := []string{*account}
-	if *all {
+	targets := []string{opts.Account}
+	if opts.All {
 		targets = targets[:0]
 		for _, acct := range svc.Store().Accounts() {
 			targets = append(targets, acct.UserID)
@@ -56,7 +73,7 @@ func runLogout(ctx context.Context, a *program, args []string) error {
 			return err
 		}
 		signOut, done := svc.SignOut, "Signed out %s (device %s)."
-		if *local {
+		if opts.Local {
 			signOut, done = svc.ForgetLocally, "Removed %s from this machine (device %s stays on the server)."
 		}
 		if err := signOut(ctx, acct.UserID); err != nil {

@@ -4,32 +4,47 @@ import (
 	"context"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
 
-const refreshUsage = `Usage:
-  mxauth refresh [--account @you:example.org] [--json]
+// refreshOptions are mxauth refresh's flags.
+type refreshOptions struct {
+	Account string
+	JSON    bool
+}
 
-Refreshes the account's access token now. A server that issues tokens that do
-not expire has nothing to refresh; that is not an error.`
+func newCmdRefresh(a *program, runF func(*refreshOptions) error) *cobra.Command {
+	opts := &refreshOptions{}
+	cmd := &cobra.Command{
+		Use:   "refresh",
+		Short: "refresh an account's access token now",
+		Long: `Refreshes the account's access token now. A server that issues tokens that do
+not expire has nothing to refresh; that is not an error.
 
-func runRefresh(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("refresh", refreshUsage)
-	account := fs.String("account", "", "user ID of the account (default: the default account)")
-	asJSON := fs.Bool("json", false, "print the account's new state as JSON")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+` + exitCodesHelp,
+		Example: `mxauth refresh --account @you:example.org --json`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runRefresh(cmd.Context(), a, opts))
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("refresh: unexpected argument %q", shown(pos[0]))
-	}
+	accountFlag(cmd, &opts.Account)
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the account's new state as JSON")
+	return cmd
+}
+
+func runRefresh(ctx context.Context, a *program, opts *refreshOptions) error {
 	svc, err := a.openService(openOptions{})
 	if err != nil {
 		return err
 	}
-	sess, acct, err := svc.Session(ctx, *account)
+	sess, acct, err := svc.Session(ctx, opts.Account)
 	if err != nil {
 		return err
 	}
@@ -46,7 +61,7 @@ func runRefresh(ctx context.Context, a *program, args []string) error {
 		}
 	}
 	view := svc.View(acct, svc.DefaultUserID())
-	if *asJSON {
+	if opts.JSON {
 		return writeJSON(a.stdout, accountJSONFrom(view, time.Now()))
 	}
 	if refreshed {

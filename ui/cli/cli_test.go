@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,16 @@ func TestExec(t *testing.T) {
 		t.Fatalf("MATRIX_ACCESS_TOKEN belongs to %s", who.UserID)
 	}
 	c.expect(7, "", "exec", "--account", alice, "--", "sh", "-c", "exit 7")
+	// Everything after the command is the command's, flags and "--" included.
+	r = c.ok("", "exec", "--account", alice, "--", "sh", "-c", `printf '%s|' "$0" "$@"`, "-x", "--help", "--", "--account")
+	if r.stdout != "-x|--help|--|--account|" {
+		t.Fatalf("exec passed on %q", r.stdout)
+	}
+	// Without "--", flags end at the command.
+	r = c.ok("", "exec", "sh", "-c", `printf '%s|' "$0" "$@"`, "--json", "-v")
+	if r.stdout != "--json|-v|" {
+		t.Fatalf("exec without -- passed on %q", r.stdout)
+	}
 }
 
 func TestExitCodes(t *testing.T) {
@@ -169,17 +180,62 @@ func TestHelpAndVersion(t *testing.T) {
 	if r := c.ok("", "--help"); !strings.Contains(r.stdout, "Exit codes") {
 		t.Fatalf("--help: %s", r)
 	}
-	for _, cmd := range commands {
-		r := c.ok("", cmd.name, "--help")
-		if !strings.Contains(r.stdout, "mxauth "+cmd.name) || strings.Count(r.stdout, "Exit codes") != 1 {
-			t.Errorf("%s --help: %s", cmd.name, r)
+	for _, name := range commandNames() {
+		r := c.ok("", name, "--help")
+		if !strings.Contains(r.stdout, "mxauth "+name) || strings.Count(r.stdout, "Exit codes") != 1 {
+			t.Errorf("%s --help: %s", name, r)
 		}
 		// A bad flag is one line on stderr, not the help text.
-		bad := c.expect(exitUsage, "", cmd.name, "--no-such-flag")
+		bad := c.expect(exitUsage, "", name, "--no-such-flag")
 		if bad.stdout != "" {
-			t.Errorf("%s --no-such-flag printed to stdout: %s", cmd.name, bad)
+			t.Errorf("%s --no-such-flag printed to stdout: %s", name, bad)
 		}
 		oneLineStderr(t, bad)
+	}
+}
+
+// TestCompletionAndManPage: mxauth completion prints a script for each shell,
+// the completions the scripts ask the binary for name its commands and flags,
+// and mxauth man prints a man page.
+func TestCompletionAndManPage(t *testing.T) {
+	c := &cli{t: t, dir: t.TempDir()}
+	for _, tc := range []struct{ shell, want string }{
+		{"bash", "complete -o default -F __start_mxauth mxauth"},
+		{"zsh", "#compdef mxauth"},
+		{"fish", "complete -c mxauth"},
+	} {
+		r := c.ok("", "completion", tc.shell)
+		if !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("completion %s lacks %q:\n%.300s", tc.shell, tc.want, r.stdout)
+		}
+		if tc.shell == "bash" {
+			check := exec.Command("bash", "-n")
+			check.Stdin = strings.NewReader(r.stdout)
+			if out, err := check.CombinedOutput(); err != nil {
+				t.Errorf("bash -n on the completion script: %v\n%s", err, out)
+			}
+		}
+	}
+	// What the scripts run on Tab: the commands starting "lo", list's flags,
+	// and devices' one subcommand.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "lo"}, []string{"login\t", "login-token\t", "logout\t"}},
+		{[]string{"__complete", "list", "--"}, []string{"--json\t"}},
+		{[]string{"__complete", "devices", ""}, []string{"delete"}},
+	} {
+		r := c.ok("", tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("mxauth %q: want %q in %q", tc.args, w, r.stdout)
+			}
+		}
+	}
+	man := c.ok("", "man").stdout
+	if !strings.HasPrefix(man, ".TH MXAUTH 1") || !strings.Contains(man, "login-token") || !strings.Contains(man, "Exit codes") {
+		t.Fatalf("mxauth man: %.300s", man)
 	}
 }
 

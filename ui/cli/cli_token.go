@@ -3,29 +3,49 @@ package cli
 import (
 	"context"
 	"fmt"
+
+	"github.com/spf13/cobra"
 )
 
-const tokenUsage = `Usage:
-  mxauth token [--account @you:example.org]
+// tokenOptions are mxauth token's flags.
+type tokenOptions struct {
+	Account string
+}
 
-Prints a currently valid access token and nothing else, refreshing it first if
-it is about to expire. Meant for scripts: curl -H "Authorization: Bearer $(mxauth token)" ...`
+func newCmdToken(a *program, runF func(*tokenOptions) error) *cobra.Command {
+	opts := &tokenOptions{}
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "print a currently valid access token",
+		Long: `Prints a currently valid access token and nothing else, refreshing it first if
+it is about to expire. Meant for scripts: curl -H "Authorization: Bearer $(mxauth token)" ...
 
-func runToken(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("token", tokenUsage)
-	account := fs.String("account", "", "user ID of the account (default: the default account)")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+` + exitCodesHelp,
+		Example: `curl -H "Authorization: Bearer $(mxauth token)" https://example.org/_matrix/client/v3/account/whoami
+mxauth token --account @you:example.org`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runToken(cmd.Context(), a, opts))
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("token: unexpected argument %q", shown(pos[0]))
-	}
+	accountFlag(cmd, &opts.Account)
+	return cmd
+}
+
+// accountFlag adds --account, which picks the account a command acts on.
+func accountFlag(cmd *cobra.Command, account *string) {
+	cmd.Flags().StringVar(account, "account", "", "user ID of the account (default: the default account)")
+}
+
+func runToken(ctx context.Context, a *program, opts *tokenOptions) error {
 	svc, err := a.openService(openOptions{})
 	if err != nil {
 		return err
 	}
-	tok, err := svc.AccessToken(ctx, *account)
+	tok, err := svc.AccessToken(ctx, opts.Account)
 	if err != nil {
 		return err
 	}

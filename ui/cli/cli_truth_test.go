@@ -20,8 +20,8 @@ func TestUnknownFlagMessage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--bogus"}, "mxauth: flag provided but not defined: -bogus (see mxauth --help)\n"},
-		{[]string{"list", "--bogus"}, "mxauth: list: flag provided but not defined: -bogus (see mxauth list --help)\n"},
+		{[]string{"--bogus"}, "mxauth: unknown flag: --bogus (see mxauth --help)\n"},
+		{[]string{"list", "--bogus"}, "mxauth: list: unknown flag: --bogus (see mxauth list --help)\n"},
 	} {
 		r := c.expect(exitUsage, "", tc.args...)
 		if r.stderr != tc.want || r.stdout != "" {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
@@ -16,10 +18,13 @@ import (
 	"mxauth/ui/app"
 )
 
-const demoUsage = `Usage:
-  mxauth demo [--accounts N] [--serve ADDR]
+// demoOptions are mxauth demo's flags.
+type demoOptions struct {
+	Accounts int    // extra users, all signed in
+	Serve    string // only run the homeserver, on this loopback address
+}
 
-Runs the full-screen app against a homeserver embedded in mxauth, on a loopback
+const demoLong = `Runs the full-screen app against a homeserver embedded in mxauth, on a loopback
 port, with ready-made users alice and bob (their passwords are shown on screen).
 alice is signed in when the app opens, and refreshed once right away; bob is
 left for you to add with a. Access tokens last 30 seconds, so refreshes can be
@@ -34,7 +39,45 @@ With --serve ADDR only the homeserver runs, on a loopback address only (e.g.
 --serve 127.0.0.1:8008; 0.0.0.0 and other interfaces are refused); its URL,
 users and passwords are printed, and it serves until Ctrl+C, so the command line
 can be pointed at it:
-  mxauth login --user @alice:127.0.0.1:8008 --password-stdin`
+  mxauth login --user @alice:127.0.0.1:8008 --password-stdin
+
+` + exitCodesHelp
+
+func newCmdDemo(a *program, runF func(*demoOptions) error) *cobra.Command {
+	opts := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "the full-screen app against an embedded homeserver (nothing is saved)",
+		Long:  demoLong,
+		Example: `mxauth demo
+mxauth demo --accounts 100
+mxauth demo --serve 127.0.0.1:8008`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.validate(); err != nil {
+				return a.finish(err)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return a.finish(runDemo(cmd.Context(), a, opts))
+		},
+	}
+	cmd.Flags().StringVar(&opts.Serve, "serve", "", "only run the homeserver, listening on ADDR (host:port)")
+	cmd.Flags().IntVar(&opts.Accounts, "accounts", 0, "also create N users and sign them all in before the app opens (with --serve: only create and list them)")
+	return cmd
+}
+
+// validate refuses a crowd too large and a --serve address beyond loopback.
+func (opts *demoOptions) validate() error {
+	if opts.Accounts < 0 || opts.Accounts > maxDemoAccounts {
+		return usageErrorf("demo: --accounts must be between 0 and %d", maxDemoAccounts)
+	}
+	if opts.Serve != "" {
+		return checkLoopbackAddr(opts.Serve)
+	}
+	return nil
+}
 
 // checkLoopbackAddr refuses a --serve address that is not a loopback one: the
 // demo homeserver prints its passwords and has no protection, so it must not
@@ -67,31 +110,15 @@ func listenLoopback(addr string) (net.Listener, error) {
 // demoTokenLifetime is short so the countdown and refreshes are visible.
 const demoTokenLifetime = 30 * time.Second
 
-func runDemo(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("demo", demoUsage)
-	serve := fs.String("serve", "", "only run the homeserver, listening on ADDR (host:port)")
-	extra := fs.Int("accounts", 0, "also create N users and sign them all in before the app opens (with --serve: only create and list them)")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("demo: unexpected argument %q", shown(pos[0]))
-	}
-	if *extra < 0 || *extra > maxDemoAccounts {
-		return usageErrorf("demo: --accounts must be between 0 and %d", maxDemoAccounts)
-	}
-	if *serve == "" {
+func runDemo(ctx context.Context, a *program, opts *demoOptions) error {
+	if opts.Serve == "" {
 		if err := a.needTerminal(); err != nil {
 			return err
 		}
 	}
 	addr := "127.0.0.1:0"
-	if *serve != "" {
-		addr = *serve
-		if err := checkLoopbackAddr(addr); err != nil {
-			return err
-		}
+	if opts.Serve != "" {
+		addr = opts.Serve
 	}
 	l, err := listenLoopback(addr)
 	if err != nil {
@@ -106,8 +133,8 @@ func runDemo(ctx context.Context, a *program, args []string) error {
 		info.Users = append(info.Users, ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
 	}
 	// The extra users share one password, so the banner can show it.
-	crowd := make([]ui.DemoUser, *extra)
-	width := len(strconv.Itoa(*extra))
+	crowd := make([]ui.DemoUser, opts.Accounts)
+	width := len(strconv.Itoa(opts.Accounts))
 	crowdPassword := demoPassword()
 	for i := range crowd {
 		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
@@ -117,7 +144,7 @@ func runDemo(ctx context.Context, a *program, args []string) error {
 		info.Crowd = &ui.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowdPassword}
 	}
 
-	if *serve != "" {
+	if opts.Serve != "" {
 		fmt.Fprintf(a.stdout, "Demo homeserver: %s\n", srv.URL())
 		for _, u := range append(info.Users, crowd...) {
 			fmt.Fprintf(a.stdout, "  user %s  password %s\n", u.UserID, u.Password)

@@ -14,26 +14,12 @@ import (
 	"mxauth/ui/app"
 )
 
-const tuiUsage = `Usage:
-  mxauth
-
-Opens the full-screen session manager: every account with a live countdown to
-its token's expiry, refreshed in the background while it runs.`
-
 // keyringCheck names an item that never exists: reading it answers "not
 // found" from a working keyring and an error from an unusable one.
 var keyringCheck = session.AccountKey{UserID: "@keyring-check:mxauth.invalid", DeviceID: "CHECK"}
 
 // runTUI opens the keyring-backed store and runs the full-screen program.
-func runTUI(ctx context.Context, a *program, args []string) error {
-	fs := a.newFlags("mxauth", tuiUsage)
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q (see mxauth --help)", shown(pos[0]))
-	}
+func runTUI(ctx context.Context, a *program) error {
 	if err := a.needTerminal(); err != nil {
 		return err
 	}

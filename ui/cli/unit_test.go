@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,23 +12,6 @@ import (
 	"mxauth/matrix"
 	"mxauth/matrix/session"
 )
-
-func TestParseFlagsAnywhere(t *testing.T) {
-	a := &program{stdout: io.Discard, stderr: io.Discard}
-	fs := a.newFlags("devices", "usage")
-	pw := fs.Bool("password-stdin", false, "")
-	acct := fs.String("account", "", "")
-	pos, err := a.parse(fs, []string{"delete", "A", "--password-stdin", "B", "--account", "@a:b", "--", "--C"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"delete", "A", "B", "--C"}; !reflect.DeepEqual(pos, want) || !*pw || *acct != "@a:b" {
-		t.Fatalf("got %q pw=%v account=%q", pos, *pw, *acct)
-	}
-	if _, err := a.parse(a.newFlags("x", "usage"), []string{"--nope"}); exitCode(err) != exitUsage {
-		t.Fatalf("unknown flag: %v (exit %d)", err, exitCode(err))
-	}
-}
 
 func TestExitCodeMapping(t *testing.T) {
 	for _, c := range []struct {
