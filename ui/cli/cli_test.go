@@ -15,6 +15,7 @@ import (
 
 // TestHandoff signs a second device in with a login token, through the CLI only.
 func TestHandoff(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	first := newCLI(t)
 	first.login(srv, alice, pw)
@@ -52,6 +53,7 @@ func TestHandoff(t *testing.T) {
 
 // TestTokenRefreshesExpired: `token` hands out a working token after expiry.
 func TestTokenRefreshesExpired(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 2 * time.Second})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -78,6 +80,7 @@ func TestTokenRefreshesExpired(t *testing.T) {
 }
 
 func TestExec(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -103,6 +106,7 @@ func TestExec(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 
@@ -173,6 +177,7 @@ func TestExitCodes(t *testing.T) {
 func newCLIIn(t *testing.T, dir string) *cli { return &cli{t: t, dir: dir} }
 
 func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
 	c := &cli{t: t, dir: t.TempDir()}
 	if r := c.ok("", "--version"); !strings.HasPrefix(r.stdout, "mxauth ") {
 		t.Fatalf("--version: %s", r)
@@ -240,6 +245,7 @@ func TestCompletionAndManPage(t *testing.T) {
 }
 
 func TestJSONOutputs(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	login := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", alice, "--password-stdin", "--json").stdout)
@@ -262,6 +268,7 @@ func TestJSONOutputs(t *testing.T) {
 
 // TestWrongPasswordLeavesNothing: one attempt, no prompt, no account.
 func TestWrongPasswordLeavesNothing(t *testing.T) {
+	t.Parallel()
 	srv, alice, _ := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	r := c.run("wrong\nwrong again\n", "login", "--user", alice, "--password-stdin")
@@ -284,6 +291,7 @@ func TestWrongPasswordLeavesNothing(t *testing.T) {
 }
 
 func TestNonExpiringServer(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -301,6 +309,7 @@ func TestNonExpiringServer(t *testing.T) {
 }
 
 func TestLogoutRemovesSecrets(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -322,6 +331,7 @@ func TestLogoutRemovesSecrets(t *testing.T) {
 
 // TestLogoutAfterServerEnded: a session the server already ended is removed locally.
 func TestLogoutAfterServerEnded(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -336,6 +346,7 @@ func TestLogoutAfterServerEnded(t *testing.T) {
 // TestDevicesDelete deletes another device, first with a wrong password.
 // The password is the first line of stdin; a wrong one is not retried.
 func TestDevicesDelete(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c, other := newCLI(t), newCLI(t)
 	c.login(srv, alice, pw)
@@ -368,6 +379,7 @@ func TestDevicesDelete(t *testing.T) {
 }
 
 func TestDoctor(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -387,6 +399,7 @@ func TestDoctor(t *testing.T) {
 // TestMissingTokensNeedSignIn: an index entry whose keyring item is gone is
 // shown as needing sign-in, and signing in again reuses its device.
 func TestMissingTokensNeedSignIn(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -423,6 +436,7 @@ func TestMissingTokensNeedSignIn(t *testing.T) {
 }
 
 func TestLoginTokenQR(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -449,6 +463,7 @@ func TestLoginTokenQR(t *testing.T) {
 
 // TestLockedKeyring: a locked keyring is exit code 3, not "sign in again".
 func TestLockedKeyring(t *testing.T) {
+	t.Parallel()
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
@@ -468,6 +483,7 @@ func TestLockedKeyring(t *testing.T) {
 // TestLogoutLocalWhenServerGone: with the homeserver unreachable, logout keeps
 // everything and fails; --local then removes the local copy without it.
 func TestLogoutLocalWhenServerGone(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)

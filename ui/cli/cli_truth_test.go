@@ -15,6 +15,7 @@ import (
 // TestUnknownFlagMessage: a bad flag names the program once and points at the
 // help that exists.
 func TestUnknownFlagMessage(t *testing.T) {
+	t.Parallel()
 	c := &cli{t: t, dir: t.TempDir()}
 	for _, tc := range []struct {
 		args []string
@@ -33,6 +34,7 @@ func TestUnknownFlagMessage(t *testing.T) {
 // TestOneShotPromisesNoRetry: a command that exits runs no refresh engine, so
 // nothing it prints may promise a retry or a later check.
 func TestOneShotPromisesNoRetry(t *testing.T) {
+	t.Parallel()
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
@@ -93,6 +95,7 @@ func TestOneShotPromisesNoRetry(t *testing.T) {
 // that is no homeserver, is an error (1) that says so, not "this server does
 // not offer password login" (5), which stays for a homeserver that lacks it.
 func TestNotAMatrixServer(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/.well-known/matrix/client" {
@@ -165,6 +168,7 @@ func TestNotAMatrixServer(t *testing.T) {
 // TestDevicesDeleteMissing: deleting a device the account does not have says
 // so and deletes nothing, not even the IDs given alongside that do exist.
 func TestDevicesDeleteMissing(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c, other := newCLI(t), newCLI(t)
 	c.login(srv, alice, pw)

@@ -15,6 +15,7 @@ import (
 // --serve refuses every address another machine could reach, and the banner
 // of an accepted one names the address it really listens on.
 func TestDemoServeLoopbackOnly(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8008", "example.org:8008"} {
 		r := c.expect(exitUsage, "", "demo", "--serve", addr)

@@ -90,6 +90,7 @@ const nonExpiringMsg = "this server issues tokens that do not expire"
 // TestDendrite runs every scenario against one Dendrite; the rate-limit
 // scenario starts a second one with the limiter on.
 func TestDendrite(t *testing.T) {
+	t.Parallel()
 	if testing.Short() && os.Getenv(dendritetest.EnvRequire) != "1" {
 		t.Skip("starts a real homeserver")
 	}

@@ -11,6 +11,7 @@ import (
 // TestDurationsReadAlike: list, doctor and login-token write a remaining time
 // the way the full-screen app does ("4m 59s"), not Go's "4m59s".
 func TestDurationsReadAlike(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 5 * time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)

@@ -24,6 +24,7 @@ import (
 // and exit with its status: 128+N when the signal ended it, the command's own
 // code when it handled the signal.
 func TestFaultExecSignals(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -109,6 +110,7 @@ func execSignalled(t *testing.T, c *cli, sig syscall.Signal, script string) (int
 // the whole foreground process group, so the command must see it once, not a
 // second time passed on by mxauth, and mxauth exits with the command's code.
 func TestFaultExecCtrlCOnce(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
 			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")

@@ -43,6 +43,7 @@ func tokenStillWorks(t *testing.T, c *cli, srv *homeserver.Server, device string
 // keyring cannot be used stops before the server is asked, so the tokens the
 // account holds stay valid (the server would otherwise have replaced them).
 func TestFaultReloginWithoutKeyringKeepsSession(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	before, device := heldToken(t, c, srv, alice, pw)
@@ -67,6 +68,7 @@ func TestFaultReloginWithoutKeyringKeepsSession(t *testing.T) {
 
 // TestFaultReloginLockedKeyringKeepsSession: the same with the keyring locked.
 func TestFaultReloginLockedKeyringKeepsSession(t *testing.T) {
+	t.Parallel()
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
@@ -90,6 +92,7 @@ func TestFaultReloginLockedKeyringKeepsSession(t *testing.T) {
 // (never handing out the dead token), a refresh does not delete its item,
 // and signing in again reuses the device.
 func TestFaultReloginSaveFailsAfterServer(t *testing.T) {
+	t.Parallel()
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
@@ -152,6 +155,7 @@ func TestFaultReloginSaveFailsAfterServer(t *testing.T) {
 // The next command (any command), or doctor, signs that device out on the
 // server and deletes the item.
 func TestFaultCrashAfterSaveBeforeIndex(t *testing.T) {
+	t.Parallel()
 	for _, next := range [][]string{{"list"}, {"token"}, {"doctor"}} {
 		t.Run(next[0], func(t *testing.T) {
 			srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
@@ -195,6 +199,7 @@ func TestFaultCrashAfterSaveBeforeIndex(t *testing.T) {
 // held (a new device) killed after the save: the held session keeps working
 // and the new device is signed out again by the next command.
 func TestFaultCrashAfterSaveOnNewDevice(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	_, device := heldToken(t, c, srv, alice, pw)
@@ -219,6 +224,7 @@ func TestFaultCrashAfterSaveOnNewDevice(t *testing.T) {
 // TestFaultCrashSameDeviceRelogin: a sign-in again on the held device killed
 // after the save: the new tokens are the account's, nothing to clean.
 func TestFaultCrashSameDeviceRelogin(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	before, device := heldToken(t, c, srv, alice, pw)
@@ -238,6 +244,7 @@ func TestFaultCrashSameDeviceRelogin(t *testing.T) {
 // end with one device and one keyring item, and every process says which
 // device it signed in, truly.
 func TestFaultConcurrentFirstLogins(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	const n = 4
@@ -311,6 +318,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // sign-in is not deleted while the server cannot sign it out; the next
 // command after the server is back does both.
 func TestFaultCrashRepairWaitsForServer(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(app.StepLoginSaved)}}

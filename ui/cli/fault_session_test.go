@@ -17,6 +17,7 @@ import (
 // token: token and exec exit 4 with the reason, list shows the real state,
 // and signing in again brings the account back.
 func TestFaultSessionEndedByServer(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		end       func(srv *homeserver.Server, user, device string)
@@ -92,6 +93,9 @@ func (f *raceFigures) problem(format string, args ...any) {
 // printed token is used at once, as a script would) while others loop
 // `mxauth refresh` back to back. No printed token may be one the server has
 // already retired.
+//
+// Not parallel: it keeps both cores busy on purpose, and its figures should
+// describe the race, not other tests' load.
 func TestFaultTokenRefreshRace(t *testing.T) {
 	const (
 		tokenLoops   = 6
@@ -208,6 +212,7 @@ func TestFaultTokenRefreshRace(t *testing.T) {
 // refresh, so they take its tokens instead of redeeming again: on a server
 // like Synapse the second redemption after a token was issued ends it.
 func TestFaultRefreshTwiceKeepsPrintedToken(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: 5 * time.Minute})
 	c := newCLI(t)
 	c.login(srv, alice, pw)

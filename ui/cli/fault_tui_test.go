@@ -46,6 +46,7 @@ var cutWord = regexp.MustCompile(`(?m)\pL…\s*$`)
 // across the screen, advice first; details and list --json say the expiry is
 // unknown instead of "never"; unlocking and pressing r brings the account back.
 func TestFaultTUIKeyringLocked(t *testing.T) {
+	t.Parallel()
 	needKeyring(t)
 	needTmux(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})

@@ -115,6 +115,7 @@ func loginUsers(t *testing.T, c *cli, srv *homeserver.Server, n int) []string {
 // keyring deadline in all, not one per account, and lists every account as a
 // keyring problem with exit code 3.
 func TestFaultHungKeyringList(t *testing.T) {
+	t.Parallel()
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
 	srv := homeserver.New(homeserver.Options{AccessTokenLifetime: time.Hour})
@@ -163,6 +164,7 @@ func TestFaultHungKeyringList(t *testing.T) {
 // full-screen app shows its accounts at once, as loading, and fills in their
 // sessions once the keyring answers again.
 func TestFaultHungKeyringTUIFirstFrame(t *testing.T) {
+	t.Parallel()
 	needTmux(t)
 	needKeyring(t)
 	k := keyringtest.StartKeyring(t, keyringtest.Options{})
@@ -198,6 +200,7 @@ func TestFaultHungKeyringTUIFirstFrame(t *testing.T) {
 // lock costs token and exec little while the stored access token is still
 // valid, and otherwise ends in exit code 7 with its own message.
 func TestFaultLockHeldByStoppedProcess(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)
@@ -263,6 +266,9 @@ func TestFaultLockHeldByStoppedProcess(t *testing.T) {
 // TestFaultIndexLockKeepsTUIResponsive: while a sign-out waits for the account
 // index, locked by a stopped process, the full-screen app keeps drawing (its
 // spinner turns); the sign-out finishes once the lock is free.
+//
+// Not parallel: it fails when the screen stands still for 2 s, which other
+// tests' load must not cause.
 func TestFaultIndexLockKeepsTUIResponsive(t *testing.T) {
 	needTmux(t)
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})

@@ -421,6 +421,7 @@ func failsCleanly(t *testing.T, r result, want ...string) {
 }
 
 func TestHostileEscapes(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	evilErr := func(status int) http.HandlerFunc {
@@ -512,6 +513,7 @@ func TestHostileEscapes(t *testing.T) {
 // TestHostileEchoedSecret: a server error that echoes the token it was sent,
 // without its prefix, cut short or base64-encoded, shows none of it.
 func TestHostileEchoedSecret(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	// echoes builds an error text from the secret the request carried.
@@ -583,6 +585,7 @@ func TestHostileEchoedSecret(t *testing.T) {
 // TestHostileLoginReplyIDs: a login reply whose user or device ID carries
 // escapes must not put them on the terminal, now or in later listings.
 func TestHostileLoginReplyIDs(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		field string
@@ -609,6 +612,7 @@ func TestHostileLoginReplyIDs(t *testing.T) {
 // TestHostileLoginClaimsOtherAccount: a server whose login reply names an
 // account mxauth holds for another homeserver must not take that account over.
 func TestHostileLoginClaimsOtherAccount(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	before := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)
@@ -630,6 +634,7 @@ func TestHostileLoginClaimsOtherAccount(t *testing.T) {
 }
 
 func TestHostileHugeBody(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	// Baseline: the same failing commands against a small bad reply.
@@ -671,6 +676,7 @@ func TestHostileHugeBody(t *testing.T) {
 // 10 s more, with a message saying it timed out. The commands run side by
 // side to keep the test at one timeout's length.
 func TestHostileHang(t *testing.T) {
+	t.Parallel()
 	const timeout = 2 * time.Second
 	const bound = timeout + 10*time.Second
 	type op struct {
@@ -732,6 +738,7 @@ func TestHostileHang(t *testing.T) {
 // TestHostileUIAWithoutSession: a 401 with flows but no session, on every
 // attempt. The command must stop after a bounded number of requests.
 func TestHostileUIAWithoutSession(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	noSession := jsonReply(401, map[string]any{"flows": []any{map[string]any{"stages": []string{"m.login.password"}}}, "params": map[string]any{}})
@@ -767,6 +774,7 @@ func TestHostileUIAWithoutSession(t *testing.T) {
 }
 
 func TestHostileHTML(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	page := "<!DOCTYPE html><html><head><title>Bad Gateway</title></head><body><h1>502</h1></body></html>"
@@ -800,6 +808,7 @@ func TestHostileHTML(t *testing.T) {
 // TestHostileWellKnown: a login reply's well_known naming another base URL.
 // mxauth may switch only to a URL that answered as a homeserver.
 func TestHostileWellKnown(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	notHS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -860,6 +869,7 @@ func TestHostileWellKnown(t *testing.T) {
 // TestHostileTruncatedRefresh: a refresh reply cut short leaves the stored
 // tokens as they were, and the next good refresh works.
 func TestHostileTruncatedRefresh(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	full := `{"access_token":"hostile_at_cut","refresh_token":"hostile_rt_cut","expires_in_ms":3600000}`
@@ -895,6 +905,7 @@ func TestHostileTruncatedRefresh(t *testing.T) {
 // TestHostileServiceText drives the Service the full-screen app uses: every
 // error and status text it hands to the UI is free of control characters.
 func TestHostileServiceText(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	st, err := keystore.Open(keystore.Options{Backend: keystore.NewMemoryBackend(), Dir: t.TempDir()})
 	if err != nil {
@@ -945,6 +956,7 @@ func TestHostileServiceText(t *testing.T) {
 // fixes it, a plain-http homeserver put into it gets no token unless the user
 // allowed that at sign-in, and whatever it holds is shown without escapes.
 func TestHostileAccountList(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	index := filepath.Join(c.dir, "accounts.json")
@@ -1143,6 +1155,7 @@ func TestHostileAccountList(t *testing.T) {
 // TestHostileTokenText: a server handing out a token with escape sequences
 // in it is not believed, so `token` and `login-token` never print one.
 func TestHostileTokenText(t *testing.T) {
+	t.Parallel()
 	e := setupHostile(t)
 	h, c := e.h, e.c
 	bad := "syt_\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J"

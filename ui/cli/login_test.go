@@ -11,6 +11,7 @@ import (
 // TestLoginBareNameReusesDevice: a bare user name with --homeserver finds the
 // account already held there and signs in again on its device.
 func TestLoginBareNameReusesDevice(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	first := decodeJSON[accountJSON](t, c.ok(pw+"\n", "login", "--user", "alice", "--homeserver", srv.URL(), "--password-stdin", "--json").stdout)
@@ -29,6 +30,7 @@ func TestLoginBareNameReusesDevice(t *testing.T) {
 // account in on a new device; the device it replaces is signed out on the
 // server and its keyring item deleted, so nothing is left that nobody holds.
 func TestLoginTokenOnHeldAccountSignsOutOldDevice(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 	c.login(srv, alice, pw)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,6 +35,12 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	flag.Parse()
+	if !flagGiven("test.parallel") {
+		// The tests mostly wait for the binary, the keyring and the servers,
+		// so more of them than cores can run at once.
+		_ = flag.Set("test.parallel", "4")
+	}
 	dir, err := os.MkdirTemp("", "mxauth-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -91,6 +98,13 @@ func leftoverKeyringItems() []string {
 		}
 	}
 	return names
+}
+
+// flagGiven says whether a flag was set on the command line.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // needKeyring skips (or, with MXAUTH_REAL_KEYRING=1, fails) without a keyring.

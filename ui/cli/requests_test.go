@@ -47,6 +47,7 @@ func expectRequests(t *testing.T, what string, got []string, want ...string) {
 }
 
 func TestRequestsPerOperation(t *testing.T) {
+	t.Parallel()
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
 
@@ -97,6 +98,7 @@ func TestRequestsPerOperation(t *testing.T) {
 // TestRequestsIdle runs the engine the full-screen app runs, with valid
 // tokens, for MXAUTH_IDLE_SECONDS (default 5): it must not send anything.
 func TestRequestsIdle(t *testing.T) {
+	t.Parallel()
 	idle := 5 * time.Second
 	if s := os.Getenv("MXAUTH_IDLE_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)

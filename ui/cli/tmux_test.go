@@ -95,6 +95,7 @@ func saveAsset(t *testing.T, name, screen string) {
 // a login token is minted through the password modal (wrong password first)
 // and signs a second device in, read off the screen.
 func TestTmuxDemo(t *testing.T) {
+	t.Parallel()
 	needTmux(t)
 	driveDemo(t, false)
 	if os.Getenv("MXAUTH_UPDATE_ASSETS") == "1" {
@@ -258,6 +259,7 @@ func saveScreenshot(t *testing.T, m *tmuxTerm, name string) {
 // TestTmuxKeyringUnavailable: the full-screen app on a machine whose keyring
 // cannot be reached says so at once, with advice, before any password is typed.
 func TestTmuxKeyringUnavailable(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
 			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")
@@ -282,6 +284,7 @@ func TestTmuxKeyringUnavailable(t *testing.T) {
 // after the password was accepted is waited out and the request resent on the
 // same UIA session, so the password is typed once.
 func TestTmuxLoginTokenWaitsOutRateLimit(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("MXAUTH_E2E_TMUX") == "1" {
 			t.Fatal("MXAUTH_E2E_TMUX=1 but tmux is not installed")
@@ -368,6 +371,7 @@ func qrRows(screen string) []string {
 // with the same polarity and quiet zone as the full-screen app in the same
 // terminal, so a code that scans in one scans in the other.
 func TestTmuxQRSameInAppAndCLI(t *testing.T) {
+	t.Parallel()
 	needTmux(t)
 	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
 	c := newCLI(t)
@@ -417,6 +421,7 @@ func TestTmuxQRSameInAppAndCLI(t *testing.T) {
 // TestTmuxDemoManyAccounts: with --accounts N the banner says the extra users'
 // password, the list is in user-ID order, and End, PgUp and / find accounts.
 func TestTmuxDemoManyAccounts(t *testing.T) {
+	t.Parallel()
 	needTmux(t)
 	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-many-%d", os.Getpid())}
 	t.Cleanup(func() { _, _ = m.cmd("kill-server") })

@@ -14,6 +14,7 @@ import (
 )
 
 func TestExitCodeMapping(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		err  error
 		want int
@@ -48,6 +49,7 @@ func TestExitCodeMapping(t *testing.T) {
 }
 
 func TestWriteQR(t *testing.T) {
+	t.Parallel()
 	const token = "syl_olrIJvhn02JfT7podVyJxkQs9RVZz6ql"
 	var plain, colour strings.Builder
 	if err := writeQR(&plain, token, false, false); err != nil {
@@ -85,6 +87,7 @@ func TestWriteQR(t *testing.T) {
 // TestPanicBecomesOneLine: a bug inside a command ends with one clean line and
 // exit 1, never a stack trace or escape sequences on the terminal.
 func TestPanicBecomesOneLine(t *testing.T) {
+	t.Parallel()
 	var stderr strings.Builder
 	a := &program{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { panic("boom\x1b[2J\nsecond line") }}
 	if code := a.main(t.Context(), []string{"list"}); code != exitError {
