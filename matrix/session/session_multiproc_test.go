@@ -90,6 +90,7 @@ const twoProcRefreshes = 1000
 // account 1,000 times each, at the same time, over one store. No refresh may use a
 // superseded token, and the tokens left in the store must work.
 func TestTwoProcesses(t *testing.T) {
+	t.Parallel() // waits on real time; the others need not wait for it
 	if spec := os.Getenv(twoProcEnv); spec != "" {
 		twoProcChild(t, spec)
 		return

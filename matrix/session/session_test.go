@@ -44,6 +44,7 @@ func TestRefreshDue(t *testing.T) {
 // TestRefreshFaults breaks one /refresh in each way a network or server can, and
 // checks that the session survives with the server never seeing an expired token.
 func TestRefreshFaults(t *testing.T) {
+	t.Parallel() // waits on real time; the others need not wait for it
 	htmlHeader := http.Header{"Content-Type": {"text/html"}}
 	cases := []struct {
 		name  string
@@ -99,6 +100,7 @@ func TestRefreshFaults(t *testing.T) {
 }
 
 func TestRefreshRateLimited(t *testing.T) {
+	t.Parallel() // waits on real time; the others need not wait for it
 	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
 	e.srv.InjectFault(homeserver.Fault{
 		PathPrefix: refreshPath, Status: 429,
@@ -420,6 +422,7 @@ func TestReactiveRefresh(t *testing.T) {
 // TestProactiveRefresh: with 3-second tokens and nobody asking, the scheduler keeps
 // the session valid.
 func TestProactiveRefresh(t *testing.T) {
+	t.Parallel() // waits on real time; the others need not wait for it
 	e := newEnv(t, envOptions{
 		server:  homeserver.Options{AccessTokenLifetime: 3 * time.Second},
 		manager: session.ManagerOptions{Tick: 200 * time.Millisecond},
@@ -444,10 +447,7 @@ func TestProactiveRefresh(t *testing.T) {
 	if !first.Before(firstExpiry.Add(-time.Second)) {
 		t.Fatalf("refreshed at %v, token expired at %v", first, firstExpiry)
 	}
-	time.Sleep(4 * time.Second)
-	if n := e.srv.RefreshCount(); n < 2 {
-		t.Fatalf("only %d refreshes in ~5 s of 3 s tokens", n)
-	}
+	waitFor(t, 4*time.Second, "a second proactive refresh of 3 s tokens within ~5 s", func() bool { return e.srv.RefreshCount() >= 2 })
 	st := e.s.Status()
 	if st.State != session.StateActive || !st.ExpiresAt.After(time.Now()) {
 		t.Fatalf("status %+v", st)
@@ -522,6 +522,7 @@ func TestGoroutinesFlat(t *testing.T) {
 // usable and another holder keeps the account's lock, AccessToken hands out the
 // current token after a short wait instead of the store's whole lock timeout.
 func TestBusyLockWithUsableToken(t *testing.T) {
+	t.Parallel() // waits on real time; the others need not wait for it
 	clock := &fakeClock{}
 	e := newEnv(t, envOptions{
 		server:  homeserver.Options{AccessTokenLifetime: 10 * time.Minute},
