@@ -87,7 +87,9 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return New(st, Options{DeviceName: "test"})
+		// Polling often finds the changes soon; the waits below keep the
+		// default poll's bound.
+		return New(st, Options{DeviceName: "test", IndexPoll: 50 * time.Millisecond})
 	}
 	running, other := open(), open()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
