@@ -3,6 +3,12 @@ package matrix
 import (
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -182,4 +188,92 @@ func TestEndpointMetadata(t *testing.T) {
 	if GetLoginTokenEndpoint.Path != "/_matrix/client/v1/login/get_token" {
 		t.Error("get_token must use the v1 prefix")
 	}
+
+	// Every endpoint the package declares is listed (the conformance tests
+	// check only the listed ones against the spec), and every listed path is
+	// a Matrix path the spec could define.
+	declared := declaredEndpoints(t)
+	if len(declared) == 0 {
+		t.Fatal("found no Endpoint declarations in the package's files")
+	}
+	listed := map[string]bool{}
+	for _, e := range AllEndpoints() {
+		listed[e.String()] = true
+		for _, p := range append([]string{e.Path}, e.History...) {
+			if !matrixPath.MatchString(p) {
+				t.Errorf("%s: %q is not a Matrix client path", e, p)
+			}
+		}
+	}
+	for name, e := range declared {
+		if !listed[e] {
+			t.Errorf("%s (%s) is declared but missing from AllEndpoints", name, e)
+		}
+	}
+	if len(declared) != len(AllEndpoints()) {
+		t.Errorf("%d endpoints declared, %d listed", len(declared), len(AllEndpoints()))
+	}
+}
+
+var matrixPath = regexp.MustCompile(`^/(\.well-known/matrix/client|_matrix/client/(v\d+|r0|unstable(/[a-z0-9._]+)?|versions)(/[A-Za-z0-9_{}./]+)?)$`)
+
+// declaredEndpoints finds the package-level `var XEndpoint = Endpoint{...}`
+// in the package's own files and returns their "METHOD /path" by name.
+func declaredEndpoints(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	out := map[string]string{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, err := parser.ParseFile(fset, f, src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range file.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, v := range vs.Values {
+					lit, ok := v.(*ast.CompositeLit)
+					if !ok {
+						continue
+					}
+					if id, ok := lit.Type.(*ast.Ident); !ok || id.Name != "Endpoint" {
+						continue
+					}
+					out[vs.Names[i].Name] = literalField(lit, "Method") + " " + literalField(lit, "Path")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// literalField is the string literal given for field in lit ("" if none).
+func literalField(lit *ast.CompositeLit, field string) string {
+	for _, el := range lit.Elts {
+		kv, ok := el.(*ast.KeyValueExpr)
+		if !ok {
+			continue
+		}
+		if k, ok := kv.Key.(*ast.Ident); ok && k.Name == field {
+			if b, ok := kv.Value.(*ast.BasicLit); ok && b.Kind == token.STRING {
+				return strings.Trim(b.Value, "`\"")
+			}
+		}
+	}
+	return ""
 }
