@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -154,8 +155,9 @@ func driveDemo(t *testing.T, colour bool) {
 	m.keys("Tab")
 	before := strings.Count(strings.Join(strings.Fields(m.capture()), ""), password)
 	m.literal(password)
-	screen = m.capture()
-	// The banner shows the password; the form must not show it a second time.
+	// Once the field has redrawn with every character typed (one mask each),
+	// the banner shows the password; the form must not show it a second time.
+	screen, _ = m.wait("the password typed", regexp.MustCompile(`Password\s+(•|\*){`+strconv.Itoa(len([]rune(password)))+`}\s`))
 	if after := strings.Count(strings.Join(strings.Fields(screen), ""), password); after != before {
 		t.Fatalf("the password is echoed in the form:\n%s", screen)
 	}
