@@ -70,6 +70,7 @@ func testMain(m *testing.M) int {
 		defer keyringtest.Setenv(env)()
 	}
 	code := m.Run()
+	defer reportSkipped()
 	if left := leftoverKeyringItems(); code == 0 && len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "the tests left %d item(s) in the shared keyring (a test whose server gets the same port would count them): %v\n", len(left), left)
 		return 1
