@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -93,27 +92,6 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// errorMessage is the one line shown on stderr for err. Errors from matrix and
-// keystore never carry secrets, so their text can be shown as is.
-func errorMessage(err error) string {
-	if matrix.IsLimitExceeded(err) {
-		if d, ok := matrix.RetryAfter(err); ok && d > 0 {
-			return fmt.Sprintf("rate limited by the server: try again in %s", app.FormatDuration(d))
-		}
-		return "rate limited by the server: try again in a minute"
-	}
-	if errors.Is(err, context.Canceled) {
-		return "cancelled"
-	}
-	var busy *keystore.LockBusyError
-	if errors.As(err, &busy) {
-		return busy.Error() // without the layers around it, which would call it a keyring error
-	}
-	if ch, ok := matrix.AsUIA(err); ok {
-		if ch.StageFailed() {
-			return "wrong password"
-		}
-		return "the server wants you to confirm who you are, which this command could not do"
-	}
-	return err.Error()
-}
+// errorMessage is the one line shown on stderr for err: app's wording, the
+// same as the full-screen app's.
+func errorMessage(err error) string { return app.Message(err, "") }
