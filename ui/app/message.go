@@ -81,7 +81,11 @@ func needsSignIn(err error) bool {
 		errors.Is(err, session.ErrNeedsSignIn) || errors.Is(err, session.ErrSignedOut)
 }
 
-// oneLine makes text safe to show on one line.
+// oneLine makes text safe to show on one line. Each front end bounds its
+// length to fit where it shows it.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(matrix.Sanitize(s)), " ")
+	return strings.Join(strings.Fields(matrix.SanitizeLimit(s, maxMessageRunes)), " ")
 }
+
+// maxMessageRunes only stops an absurd message; the front ends cut shorter.
+const maxMessageRunes = 4000
