@@ -25,9 +25,9 @@ func Message(err error, signIn string) string {
 	switch {
 	case matrix.IsLimitExceeded(err):
 		if d, ok := matrix.RetryAfter(err); ok && d > 0 {
-			return "rate limited by the server: try again in " + FormatDuration(d)
+			return "rate limited, try again in " + FormatDuration(d)
 		}
-		return "rate limited by the server: try again shortly"
+		return "rate limited, try again shortly"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	case errors.As(err, &busy):

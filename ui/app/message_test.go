@@ -20,8 +20,8 @@ func TestMessage(t *testing.T) {
 		want         string
 	}{
 		{"none", "", nil, ""},
-		{"rate limit with a wait", "", &matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 61 * time.Second}, "rate limited by the server: try again in 1m 01s"},
-		{"rate limit without one", "", &matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED"}, "rate limited by the server: try again shortly"},
+		{"rate limit with a wait", "", &matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 61 * time.Second}, "rate limited, try again in 1m 01s"},
+		{"rate limit without one", "", &matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED"}, "rate limited, try again shortly"},
 		{"cancelled", "", fmt.Errorf("login: %w", context.Canceled), "cancelled"},
 		{"lock busy", "", fmt.Errorf("keyring: %w", &keystore.LockBusyError{Account: session.AccountKey{UserID: "@a:x"}, Waited: 2 * time.Second}), "another mxauth process holds the lock of @a:x"},
 		{"locked by the admin", "", &matrix.Error{Status: 401, ErrCode: "M_USER_LOCKED"}, "this account is locked by the server administrator"},

@@ -143,7 +143,7 @@ func dendriteRateLimit(t *testing.T) {
 		r := c.run("", "doctor")
 		switch {
 		case r.code == exitOK:
-		case r.code == exitRateLimited && strings.Contains(r.stdout, "rate limited by the server: try again in 1s"):
+		case r.code == exitRateLimited && strings.Contains(r.stdout, "rate limited, try again in 1s"):
 			sawLimit = true
 		default:
 			t.Fatalf("doctor during a burst: %s", r)
