@@ -60,8 +60,25 @@ func (a *program) main(ctx context.Context, args []string) (code int) {
 	if err == nil {
 		err = a.failed
 		a.printError(a.stderr, err)
+	} else if refusedByCobra(err) {
+		return exitUsage
 	}
 	return exitStatusOf(err)
+}
+
+// refusedByCobra tells a bad command line given to the commands fang and
+// cobra add (completion, man), which report it themselves, by cobra's wording.
+func refusedByCobra(err error) bool {
+	var ce *codedError
+	if errors.As(err, &ce) {
+		return false
+	}
+	for _, prefix := range []string{"unknown command ", "accepts ", "requires at least ", "invalid argument "} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // finish records what a command returned (or a bad flag or argument) and

@@ -57,7 +57,7 @@ mxauth devices delete ABCDEFGHIJ KLMNOPQRST --password-stdin < password.txt`,
 			return a.finish(runDevices(cmd.Context(), a, opts))
 		},
 	}
-	accountFlag(cmd, &opts.Account)
+	a.accountFlag(cmd, &opts.Account)
 	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "delete: read the password from the first line of stdin")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the devices as a JSON array")
 	return cmd

@@ -43,7 +43,7 @@ func newCmdExec(a *program, runF func(*execOptions) error) *cobra.Command {
 			return a.finish(runExec(cmd.Context(), a, opts))
 		},
 	}
-	accountFlag(cmd, &opts.Account)
+	a.accountFlag(cmd, &opts.Account)
 	// Flags end at the command: everything from it on belongs to it.
 	cmd.Flags().SetInterspersed(false)
 	return cmd

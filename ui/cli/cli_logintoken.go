@@ -46,7 +46,7 @@ mxauth login-token --account @you:example.org --password-stdin --json < password
 			return a.finish(runLoginToken(cmd.Context(), a, opts))
 		},
 	}
-	accountFlag(cmd, &opts.Account)
+	a.accountFlag(cmd, &opts.Account)
 	f := cmd.Flags()
 	f.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from the first line of stdin")
 	f.BoolVar(&opts.QR, "qr", false, "also print the token as a QR code")

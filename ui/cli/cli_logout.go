@@ -44,7 +44,7 @@ func newCmdLogout(a *program, runF func(*logoutOptions) error) *cobra.Command {
 			return a.finish(runLogout(cmd.Context(), a, opts))
 		},
 	}
-	accountFlag(cmd, &opts.Account)
+	a.accountFlag(cmd, &opts.Account)
 	cmd.Flags().BoolVar(&opts.All, "all", false, "sign out every account mxauth holds")
 	cmd.Flags().BoolVar(&opts.Local, "local", false, "only remove the local secrets and entry; do not contact the server")
 	return cmd

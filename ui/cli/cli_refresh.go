@@ -34,7 +34,7 @@ not expire has nothing to refresh; that is not an error.
 			return a.finish(runRefresh(cmd.Context(), a, opts))
 		},
 	}
-	accountFlag(cmd, &opts.Account)
+	a.accountFlag(cmd, &opts.Account)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the account's new state as JSON")
 	return cmd
 }

@@ -242,6 +242,26 @@ func TestCompletionAndManPage(t *testing.T) {
 	if !strings.HasPrefix(man, ".TH MXAUTH 1") || !strings.Contains(man, "login-token") || !strings.Contains(man, "Exit codes") {
 		t.Fatalf("mxauth man: %.300s", man)
 	}
+	for _, args := range [][]string{{"completion", "bash", "extra"}, {"man", "extra"}} {
+		oneLineStderr(t, c.expect(exitUsage, "", args...))
+	}
+}
+
+// TestCompleteAccounts: --account completes with the accounts' user IDs, read
+// from the account list alone.
+func TestCompleteAccounts(t *testing.T) {
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Hour})
+	c := newCLI(t)
+	c.login(srv, alice, pw)
+	r := c.ok("", "__complete", "token", "--account", "")
+	if !strings.HasPrefix(r.stdout, alice+"\n") {
+		t.Fatalf("completing --account: %s", r)
+	}
+	// Without a keyring the list still completes: a Tab never waits for one.
+	noBus := &cli{t: t, dir: c.dir, extra: []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus"}}
+	if r := noBus.ok("", "__complete", "exec", "--account", "@"); !strings.HasPrefix(r.stdout, alice+"\n") {
+		t.Fatalf("completing --account without a keyring: %s", r)
+	}
 }
 
 func TestJSONOutputs(t *testing.T) {

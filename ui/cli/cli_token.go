@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"mxauth/keystore"
 )
 
 // tokenOptions are mxauth token's flags.
@@ -31,13 +33,31 @@ mxauth token --account @you:example.org`,
 			return a.finish(runToken(cmd.Context(), a, opts))
 		},
 	}
-	accountFlag(cmd, &opts.Account)
+	a.accountFlag(cmd, &opts.Account)
 	return cmd
 }
 
-// accountFlag adds --account, which picks the account a command acts on.
-func accountFlag(cmd *cobra.Command, account *string) {
+// accountFlag adds --account, which picks the account a command acts on; the
+// shells complete it with the user IDs in the account list.
+func (a *program) accountFlag(cmd *cobra.Command, account *string) {
 	cmd.Flags().StringVar(account, "account", "", "user ID of the account (default: the default account)")
+	_ = cmd.RegisterFlagCompletionFunc("account", a.completeAccounts)
+}
+
+// completeAccounts lists the accounts' user IDs for completion. It reads only
+// the account list (an unsafe or unreadable one offers nothing), never the
+// keyring, so a Tab never waits for an unlock prompt.
+func (a *program) completeAccounts(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	st, err := keystore.Open(keystore.Options{Dir: a.configDir()})
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer st.Close()
+	var ids []string
+	for _, acct := range st.Accounts() {
+		ids = append(ids, shown(acct.UserID))
+	}
+	return ids, cobra.ShellCompDirectiveNoFileComp
 }
 
 func runToken(ctx context.Context, a *program, opts *tokenOptions) error {
