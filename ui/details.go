@@ -437,8 +437,19 @@ func (d *detailsScreen) devicesView(w, h int, a AccountView) []string {
 func newDeviceTable(c *common) table.Model {
 	s := c.styles
 	t := table.New(table.WithFocused(true), table.WithKeyMap(table.KeyMap{LineUp: c.keys.Up, LineDown: c.keys.Down}))
-	t.SetStyles(table.Styles{Header: s.Label.PaddingRight(1), Cell: lipgloss.NewStyle().PaddingRight(1), Selected: lipgloss.NewStyle()})
+	t.SetStyles(deviceTableStyles(s))
 	return t
+}
+
+// deviceTableStyles: column names as labels, one blank after each column;
+// the selected row has a marker rather than a colour of its own.
+func deviceTableStyles(s Styles) table.Styles {
+	return table.Styles{Header: s.Label.PaddingRight(1), Cell: lipgloss.NewStyle().PaddingRight(1), Selected: lipgloss.NewStyle()}
+}
+
+func (d *detailsScreen) restyle() {
+	d.table.SetStyles(deviceTableStyles(d.styles))
+	d.syncRows()
 }
 
 // syncRows puts the devices into the table: a marker on the selected one,

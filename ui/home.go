@@ -34,6 +34,8 @@ func newHomeScreen(c *common) *homeScreen {
 	return h
 }
 
+func (h *homeScreen) restyle() { h.list.FilterInput.SetStyles(h.styles.Input) }
+
 func (h *homeScreen) Title() string { return "Accounts" }
 
 func (h *homeScreen) Busy() bool { return false }

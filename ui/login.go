@@ -168,6 +168,12 @@ func (f *loginScreen) open(reauth *AccountView) tea.Cmd {
 	return cmd
 }
 
+func (f *loginScreen) restyle() {
+	for i := range f.inputs {
+		f.inputs[i].SetStyles(f.styles.Input)
+	}
+}
+
 func (f *loginScreen) Busy() bool { return f.busy || f.resolving }
 
 func (f *loginScreen) HelpContext(km *KeyMap) { km.mode = helpLogin }

@@ -94,6 +94,8 @@ func (c *common) showChallenge(r uiaRequest, ch *matrix.UIAChallenge) {
 	}
 }
 
+func (md *uiaModal) restyle() { md.input.SetStyles(md.styles.Input) }
+
 func (md *uiaModal) Busy() bool { return md.busy }
 
 func (md *uiaModal) HelpMode() helpMode {

@@ -80,7 +80,8 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 	if now == nil {
 		now = time.Now
 	}
-	st := NewStyles(opt.NoColor)
+	// Dark until the terminal says otherwise (tea.BackgroundColorMsg).
+	st := NewStyles(opt.NoColor, true)
 	c := &common{
 		ctx:        ctx,
 		b:          b,
@@ -92,14 +93,7 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 		lastExpiry: map[string]expirySeen{},
 	}
 	c.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(st.Busy))
-	popts := []progress.Option{progress.WithoutPercentage(), progress.WithFillCharacters('█', '░')}
-	if !opt.NoColor {
-		popts = append(popts, progress.WithColors(st.ProgressFull))
-	}
-	c.bar = progress.New(popts...)
-	if opt.NoColor {
-		c.bar.FullColor, c.bar.EmptyColor = nil, nil
-	}
+	c.bar = newBar(st)
 	m := &model{common: c, help: help.New(), tick: tickCmd}
 	c.nav = m
 	m.help.Styles = st.Help
@@ -161,6 +155,41 @@ func waitEvent(ch <-chan session.Event) tea.Cmd {
 			return eventsClosedMsg{}
 		}
 		return eventMsg{ev}
+	}
+}
+
+// newBar is the progress bar of token lifetimes, in the palette's accent.
+func newBar(st Styles) progress.Model {
+	opts := []progress.Option{progress.WithoutPercentage(), progress.WithFillCharacters('█', '░')}
+	if !st.NoColor {
+		opts = append(opts, progress.WithColors(st.ProgressFull))
+	}
+	bar := progress.New(opts...)
+	if st.NoColor {
+		bar.FullColor, bar.EmptyColor = nil, nil
+	}
+	return bar
+}
+
+// restyler is a component that keeps styled parts of its own (text
+// inputs, a table) to repaint when the palette changes.
+type restyler interface{ restyle() }
+
+// restyle switches to the palette of the terminal's background, which
+// Bubble Tea reports after start; with NO_COLOR both are colourless.
+func (m *model) restyle() {
+	st := NewStyles(m.opt.NoColor, m.darkBG)
+	m.styles = st
+	m.help.Styles = st.Help
+	m.spin.Style = st.Busy
+	m.bar = newBar(st)
+	for _, s := range m.screens() {
+		if r, ok := s.(restyler); ok {
+			r.restyle()
+		}
+	}
+	if r, ok := m.dialog.(restyler); ok {
+		r.restyle()
 	}
 }
 
@@ -257,7 +286,10 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tea.BackgroundColorMsg:
-		m.darkBG = msg.IsDark()
+		if dark := msg.IsDark(); dark != m.darkBG {
+			m.darkBG = dark
+			m.restyle()
+		}
 		return m, nil
 	case tickMsg:
 		m.reloadAccounts()

@@ -37,7 +37,7 @@ func qrInkLight(noColor, darkBG bool) bool { return noColor && darkBG }
 // colorprofile writer to fit the terminal); without, darkBG says whether the
 // terminal's background is dark (false for paper and files).
 func RenderQR(text string, noColor, darkBG bool) (string, error) {
-	out, _, err := renderQR(text, NewStyles(noColor).QR, qrInkLight(noColor, darkBG))
+	out, _, err := renderQR(text, NewStyles(noColor, darkBG).QR, qrInkLight(noColor, darkBG))
 	if err != nil {
 		return "", err
 	}

@@ -16,7 +16,7 @@ func TestQRRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		drawn, n, err := renderQR(tok, NewStyles(true).QR, false)
+		drawn, n, err := renderQR(tok, NewStyles(true, true).QR, false)
 		if err != nil {
 			t.Fatal(err)
 		}

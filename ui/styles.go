@@ -49,9 +49,32 @@ type Styles struct {
 	Input textinput.Styles
 }
 
-// NewStyles builds the styles; noColor keeps only text attributes (bold,
-// faint, reverse), as NO_COLOR asks.
-func NewStyles(noColor bool) Styles {
+// palette is the colours of one terminal background, by meaning.
+type palette struct {
+	accent, label, muted, user, section, ok, warn, bad, status, barEmpty string
+}
+
+// darkPalette suits a dark terminal background, lightPalette a light one:
+// the same meanings, with each colour dark or bright enough to read.
+var (
+	darkPalette = palette{
+		accent: "#7D56F4", label: "#8A8A8A", muted: "#767676", user: "#5FAFFF", section: "#AF87FF",
+		ok: "#5FD75F", warn: "#FFAF00", bad: "#FF5F5F", status: "#AFAFAF", barEmpty: "#4E4E4E",
+	}
+	lightPalette = palette{
+		accent: "#5A3FC0", label: "#5F5F5F", muted: "#6C6C6C", user: "#005FAF", section: "#7845C8",
+		ok: "#00875F", warn: "#AF5F00", bad: "#D70000", status: "#4E4E4E", barEmpty: "#C6C6C6",
+	}
+)
+
+// NewStyles builds the styles for a dark or a light terminal background;
+// noColor keeps only text attributes (bold, faint, reverse), as NO_COLOR
+// asks, whatever the background.
+func NewStyles(noColor, darkBG bool) Styles {
+	p := lightPalette
+	if darkBG {
+		p = darkPalette
+	}
 	c := func(s lipgloss.Style, fg string) lipgloss.Style {
 		if noColor {
 			return s
@@ -61,8 +84,8 @@ func NewStyles(noColor bool) Styles {
 	n := lipgloss.NewStyle
 	s := Styles{NoColor: noColor}
 	s.Header = n().Bold(true)
-	s.Title = c(n().Bold(true), "#7D56F4")
-	s.StoreName = c(n().Faint(noColor), "#8A8A8A")
+	s.Title = c(n().Bold(true), p.accent)
+	s.StoreName = c(n().Faint(noColor), p.label)
 	s.Banner = n().Bold(true).Padding(0, 1)
 	if noColor {
 		s.Banner = s.Banner.Reverse(true)
@@ -75,40 +98,40 @@ func NewStyles(noColor bool) Styles {
 	} else {
 		s.Alert = s.Alert.Foreground(lipgloss.Color("#FFFFFF")).Background(lipgloss.Color("#AF0000"))
 	}
-	s.Label = c(n(), "#8A8A8A")
+	s.Label = c(n(), p.label)
 	s.Value = n()
-	s.Muted = c(n().Faint(noColor), "#767676")
-	s.UserID = c(n().Bold(true), "#5FAFFF")
-	s.Selected = c(n().Bold(true), "#7D56F4")
-	s.Section = c(n().Bold(true), "#AF87FF")
-	s.OK = c(n(), "#5FD75F")
-	s.Warn = c(n(), "#FFAF00")
-	s.Bad = c(n().Bold(noColor), "#FF5F5F")
-	s.Busy = c(n(), "#5FAFFF")
-	s.Error = c(n().Bold(noColor), "#FF5F5F")
-	s.Status = c(n(), "#AFAFAF")
+	s.Muted = c(n().Faint(noColor), p.muted)
+	s.UserID = c(n().Bold(true), p.user)
+	s.Selected = c(n().Bold(true), p.accent)
+	s.Section = c(n().Bold(true), p.section)
+	s.OK = c(n(), p.ok)
+	s.Warn = c(n(), p.warn)
+	s.Bad = c(n().Bold(noColor), p.bad)
+	s.Busy = c(n(), p.user)
+	s.Error = c(n().Bold(noColor), p.bad)
+	s.Status = c(n(), p.status)
 	s.Token = n().Bold(true).Border(lipgloss.RoundedBorder()).Padding(0, 1)
 	if !noColor {
-		s.Token = s.Token.BorderForeground(lipgloss.Color("#7D56F4"))
+		s.Token = s.Token.BorderForeground(lipgloss.Color(p.accent))
 	}
-	s.Secret = c(n().Reverse(noColor), "#FFAF00")
+	s.Secret = c(n().Reverse(noColor), p.warn)
 	s.Modal = n().Border(lipgloss.RoundedBorder()).Padding(0, 2)
 	if !noColor {
-		s.Modal = s.Modal.BorderForeground(lipgloss.Color("#7D56F4"))
+		s.Modal = s.Modal.BorderForeground(lipgloss.Color(p.accent))
 	}
 	if noColor {
 		s.QR = n()
 	} else {
 		s.QR = n().Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#FFFFFF"))
 	}
-	s.FieldFocused = c(n().Bold(true), "#7D56F4")
-	s.FieldBlurred = c(n(), "#8A8A8A")
+	s.FieldFocused = c(n().Bold(true), p.accent)
+	s.FieldBlurred = c(n(), p.label)
 	if !noColor {
-		s.ProgressFull = lipgloss.Color("#7D56F4")
-		s.ProgressEmpty = lipgloss.Color("#4E4E4E")
+		s.ProgressFull = lipgloss.Color(p.accent)
+		s.ProgressEmpty = lipgloss.Color(p.barEmpty)
 	}
 
-	s.Help = help.DefaultDarkStyles()
+	s.Help = help.DefaultStyles(darkBG)
 	if noColor {
 		s.Help = help.Styles{
 			Ellipsis: n(), ShortKey: n().Bold(true), ShortDesc: n(), ShortSeparator: n(),
@@ -116,7 +139,7 @@ func NewStyles(noColor bool) Styles {
 		}
 	}
 
-	s.Input = textinput.DefaultDarkStyles()
+	s.Input = textinput.DefaultStyles(darkBG)
 	// A steady cursor: blinking would make every frame different.
 	s.Input.Cursor.Blink = false
 	if noColor {

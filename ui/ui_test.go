@@ -841,7 +841,7 @@ func TestQRFitsAt80x24(t *testing.T) {
 }
 
 func TestRenderQRShape(t *testing.T) {
-	qr, n, err := renderQR(testToken, NewStyles(true).QR, false)
+	qr, n, err := renderQR(testToken, NewStyles(true, true).QR, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -859,7 +859,7 @@ func TestRenderQRShape(t *testing.T) {
 	if !strings.HasPrefix(rows[1], "  █▀▀▀▀▀█") {
 		t.Fatalf("finder pattern missing: %q", rows[1])
 	}
-	inv, _, _ := renderQR(testToken, NewStyles(true).QR, true)
+	inv, _, _ := renderQR(testToken, NewStyles(true, true).QR, true)
 	if inv == qr {
 		t.Fatal("light-ink rendering must differ")
 	}
