@@ -41,6 +41,9 @@ func (h *homeScreen) Title() string { return "Accounts" }
 func (h *homeScreen) Busy() bool { return false }
 
 func (h *homeScreen) SetSize(w, ht int) {
+	if w == h.w && ht == h.h {
+		return // the frame sets the size on every draw
+	}
 	h.w, h.h = w, ht
 	h.layout()
 }
@@ -236,12 +239,12 @@ func (h *homeScreen) accountsChanged(userID string, wasSelected bool) {
 	for i := range h.accounts {
 		items[i] = (*accountItem)(&h.accounts[i])
 	}
-	index := h.list.Index()
+	index, before := h.list.Index(), len(h.list.Items())
 	h.list.SetItems(items)
 	if v := h.list.FilterValue(); h.list.FilterState() != list.Unfiltered {
 		h.applyFilter(v, h.filtering())
-	} else {
-		h.layout()
+	} else if len(items) != before {
+		h.layout() // the position line may come or go
 	}
 	h.list.Select(max(0, min(index, len(h.list.VisibleItems())-1)))
 	if wasSelected {
@@ -273,7 +276,7 @@ func (h *homeScreen) View() string {
 		rows = append(rows, truncate(line, w))
 	}
 	if shown > 0 {
-		rows = append(rows, trimLines(h.list.View()))
+		rows = append(rows, h.page())
 	}
 	if shown > h.pageRows() {
 		rows = append(rows, s.Muted.Render("     "+strconv.Itoa(h.list.Index()+1)+"/"+strconv.Itoa(shown)+" · pgup/pgdn home/end move by page · / filters"))
@@ -284,6 +287,23 @@ func (h *homeScreen) View() string {
 // wrap word-wraps plain text to w cells.
 func wrap(s string, w int) string {
 	return lipgloss.NewStyle().Width(w).Render(s)
+}
+
+// page draws the list's current page with its delegate. The list's own
+// View pads the page to its height and width through a style, which more
+// than doubles the frame's memory; the frame fits the body anyway.
+func (h *homeScreen) page() string {
+	items := h.list.VisibleItems()
+	start, end := h.list.Paginator.GetSliceBounds(len(items))
+	d := accountDelegate{h.common}
+	var b strings.Builder
+	for i := start; i < end; i++ {
+		if i > start {
+			b.WriteByte('\n')
+		}
+		d.Render(&b, h.list, i, items[i])
+	}
+	return b.String()
 }
 
 // trimLines drops the blanks the list pads its lines and page with, so the
