@@ -194,6 +194,7 @@ mxauth man > mxauth.1`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetVersionTemplate("mxauth {{.Version}}\n")
+	root.SetHelpCommand(newCmdHelp(a))
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return a.finish(flagError(cmd, err))
 	})
@@ -217,6 +218,39 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usageErrorf("%s: unexpected argument %q", cmd.Name(), shown(args[0]))
 	}
 	return nil
+}
+
+// newCmdHelp is "mxauth help [COMMAND]": the command's --help, and for a
+// command that does not exist the same usage error as running it would give
+// (cobra's own help command prints the whole help and exits 0).
+func newCmdHelp(a *program) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "help about any command",
+		Args:  cobra.ArbitraryArgs,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, c := range cmd.Root().Commands() {
+				if c.IsAvailableCommand() {
+					names = append(names, c.Name()+"\t"+c.Short)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, _, err := cmd.Root().Find(args)
+			if err != nil || (target == cmd.Root() && len(args) > 0) {
+				return a.finish(usageErrorf("unknown command %q (see mxauth --help)", shown(args[0])))
+			}
+			// As running the command would, so its help lists -h and -v too.
+			target.InitDefaultHelpFlag()
+			target.InitDefaultVersionFlag()
+			return a.finish(target.Help())
+		},
+	}
 }
 
 // newCmdVersion keeps "mxauth version" working beside --version.

@@ -185,10 +185,14 @@ func TestHelpAndVersion(t *testing.T) {
 	if r := c.ok("", "--help"); !strings.Contains(r.stdout, "Exit codes") {
 		t.Fatalf("--help: %s", r)
 	}
+	oneLineStderr(t, c.expect(exitUsage, "", "help", "frobnicate"))
 	for _, name := range commandNames() {
 		r := c.ok("", name, "--help")
 		if !strings.Contains(r.stdout, "mxauth "+name) || strings.Count(r.stdout, "Exit codes") != 1 {
 			t.Errorf("%s --help: %s", name, r)
+		}
+		if h := c.ok("", "help", name); h.stdout != r.stdout {
+			t.Errorf("mxauth help %s differs from mxauth %s --help: %s", name, name, h)
 		}
 		// A bad flag is one line on stderr, not the help text.
 		bad := c.expect(exitUsage, "", name, "--no-such-flag")

@@ -177,6 +177,7 @@ func TestMainReportsOneLine(t *testing.T) {
 		{[]string{"frobnicate"}, "mxauth: unknown command \"frobnicate\" (see mxauth --help)\n"},
 		{[]string{"token", "\x1b[2Jx\ny"}, "mxauth: token: unexpected argument \"x y\"\n"},
 		{[]string{"exec"}, "mxauth: exec: give a command to run after --\n"},
+		{[]string{"help", "frobnicate"}, "mxauth: unknown command \"frobnicate\" (see mxauth --help)\n"},
 	} {
 		var stdout, stderr strings.Builder
 		a := &program{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
