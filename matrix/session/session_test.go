@@ -100,14 +100,19 @@ func TestRefreshFaults(t *testing.T) {
 }
 
 func TestRefreshRateLimited(t *testing.T) {
-	t.Parallel() // waits on real time; the others need not wait for it
-	e := newEnv(t, envOptions{server: homeserver.Options{AccessTokenLifetime: 10 * time.Minute}})
+	// The server's 2 s are waited out on the engine's clock, not in real time.
+	clk := &fakeClock{}
+	e := newEnv(t, envOptions{
+		server:  homeserver.Options{AccessTokenLifetime: 10 * time.Minute, Now: clk.Now},
+		manager: session.ManagerOptions{Now: clk.Now},
+		client:  []matrix.Option{matrix.WithClock(clk.Now)},
+	})
 	e.srv.InjectFault(homeserver.Fault{
 		PathPrefix: refreshPath, Status: 429,
 		Header: http.Header{"Retry-After": {"2"}},
 		Body:   `{"errcode":"M_LIMIT_EXCEEDED","error":"slow down","retry_after_ms":2000}`,
 	})
-	before := time.Now()
+	before := clk.Now()
 	err := e.s.RefreshNow(context.Background())
 	if !errors.Is(err, session.ErrServerUnreachable) {
 		t.Fatalf("refresh: %v", err)
@@ -134,7 +139,7 @@ func TestRefreshRateLimited(t *testing.T) {
 	if sent != 1 {
 		t.Fatalf("%d refresh requests, want 1 (no retry before Retry-After)", sent)
 	}
-	time.Sleep(time.Until(st.RetryAt))
+	clk.Advance(st.RetryAt.Sub(clk.Now()))
 	if err := e.s.RefreshNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
