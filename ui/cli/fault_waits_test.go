@@ -287,9 +287,10 @@ func TestFaultIndexLockKeepsTUIResponsive(t *testing.T) {
 	spinner := regexp.MustCompile(`(\S) working…`)
 	_, sub := m.wait("the sign-out under way", spinner)
 	// The spinner must keep turning while the sign-out waits for the lock, over
-	// several of the app's 1 s ticks: a blocked Update would freeze the screen.
+	// several of the app's 1 s ticks: a blocked Update would freeze the screen
+	// (2.5 s is enough to see a 2 s freeze; 4 s at full length).
 	seen, lastChange := sub[1], time.Now()
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(faultLength(4*time.Second, 2500*time.Millisecond)); time.Now().Before(end); {
 		time.Sleep(100 * time.Millisecond)
 		screen := m.capture()
 		s := spinner.FindStringSubmatch(screen)
