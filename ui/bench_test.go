@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // Benchmarks of the accounts screen with many accounts. Run with:
@@ -16,8 +17,8 @@ import (
 //	go test ./ui -run '^$' -bench . -benchmem
 
 // manyAccounts is n accounts in a mix of states, most of them counting down.
-func manyAccounts(n int) []AccountView {
-	out := make([]AccountView, n)
+func manyAccounts(n int) []app.Account {
+	out := make([]app.Account, n)
 	for i := range out {
 		st := session.Status{State: session.StateActive, HasRefreshToken: true,
 			ExpiresAt: t0.Add(time.Duration(5+i%300) * time.Second), LastRefresh: t0.Add(-25 * time.Second)}
@@ -29,7 +30,7 @@ func manyAccounts(n int) []AccountView {
 		case 9:
 			st = session.Status{State: session.StateNonExpiring}
 		}
-		out[i] = AccountView{
+		out[i] = app.Account{
 			UserID:     fmt.Sprintf("@user%04d:matrix.example.org", i),
 			DeviceID:   fmt.Sprintf("DEV%04d", i),
 			Homeserver: "https://matrix.example.org",

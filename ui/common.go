@@ -10,6 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // component is one part of the interface that handles its own messages and
@@ -42,11 +43,11 @@ type dialog interface {
 // navigator moves between screens; the root implements it, so screens never
 // reach into one another.
 type navigator interface {
-	openLogin(reauth *AccountView) tea.Cmd
+	openLogin(reauth *app.Account) tea.Cmd
 	openDetails(userID string) tea.Cmd
-	openToken(a AccountView) tea.Cmd
+	openToken(a app.Account) tea.Cmd
 	show(s screen)
-	signedIn(a AccountView)
+	signedIn(a app.Account)
 }
 
 // common is the state shared by the root, every screen and every dialog:
@@ -67,7 +68,7 @@ type common struct {
 	darkBG        bool
 
 	screen   screen
-	accounts []AccountView // every account, in user-ID order
+	accounts []app.Account // every account, in user-ID order
 	status   string        // last background event or action result
 	statusOK bool
 	showHelp bool
@@ -105,13 +106,13 @@ func (c *common) setStatus(s string, ok bool) {
 	c.status, c.statusOK = s, ok
 }
 
-func (c *common) account(userID string) (AccountView, bool) {
+func (c *common) account(userID string) (app.Account, bool) {
 	for _, a := range c.accounts {
 		if a.UserID == userID {
 			return a, true
 		}
 	}
-	return AccountView{}, false
+	return app.Account{}, false
 }
 
 // clock formats a wall time in the clock's own location, so a pinned clock
@@ -142,7 +143,7 @@ func (c *common) refreshCmd(userID string) tea.Cmd {
 
 // lifetimeStart guesses when the current access token was issued, for the
 // progress bar: the last refresh when known, else when the deadline first showed up.
-func (c *common) lifetimeStart(a AccountView) time.Time {
+func (c *common) lifetimeStart(a app.Account) time.Time {
 	st := a.Status
 	if !st.LastRefresh.IsZero() && st.LastRefresh.Before(st.ExpiresAt) {
 		return st.LastRefresh

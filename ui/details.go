@@ -13,6 +13,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // revealFor is how long a revealed access token stays on screen.
@@ -22,7 +23,7 @@ type (
 	serverInfoMsg struct {
 		seq    int
 		userID string
-		info   ServerInfo
+		info   app.ServerInfo
 		err    error
 	}
 	devicesMsg struct {
@@ -50,7 +51,7 @@ type detailsScreen struct {
 	seq    int
 	userID string
 
-	info        *ServerInfo
+	info        *app.ServerInfo
 	infoErr     string
 	infoLoading bool
 
@@ -391,7 +392,7 @@ func (d *detailsScreen) View() string {
 	return strings.Join(lines, "\n")
 }
 
-func serverSummary(info ServerInfo) (versions, supports string) {
+func serverSummary(info app.ServerInfo) (versions, supports string) {
 	versions = "unknown"
 	if n := len(info.Versions); n > 0 {
 		versions = clean(info.Versions[0])
@@ -408,7 +409,7 @@ func serverSummary(info ServerInfo) (versions, supports string) {
 	return versions, "refresh tokens " + yn(info.RefreshTokens) + " · login tokens " + yn(info.GetLoginToken)
 }
 
-func (d *detailsScreen) devicesView(w, h int, a AccountView) []string {
+func (d *detailsScreen) devicesView(w, h int, a app.Account) []string {
 	s := d.styles
 	head := "  " + s.Section.Render("Devices")
 	switch {

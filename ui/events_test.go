@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // countingBackend counts full account reloads.
@@ -15,12 +16,12 @@ type countingBackend struct {
 	reloads int
 }
 
-func (c *countingBackend) Accounts() []AccountView {
+func (c *countingBackend) Accounts() []app.Account {
 	c.reloads++
 	return c.fakeBackend.Accounts()
 }
 
-func refreshedEvent(a AccountView, st session.Status) session.Event {
+func refreshedEvent(a app.Account, st session.Status) session.Event {
 	st.Account = session.AccountKey{UserID: a.UserID, DeviceID: a.DeviceID}
 	return session.Event{Kind: session.EventRefreshed, Status: st, At: t0}
 }
@@ -71,7 +72,7 @@ func TestEventForUnknownAccountOrDeviceReloads(t *testing.T) {
 	mustContain(t, content(m), "BOBNEW")
 
 	// An account the list has not seen yet.
-	dave := AccountView{UserID: "@dave:example.org", DeviceID: "DAVEDEV", Homeserver: "https://matrix.example.org"}
+	dave := app.Account{UserID: "@dave:example.org", DeviceID: "DAVEDEV", Homeserver: "https://matrix.example.org"}
 	f.mu.Lock()
 	f.accounts = append(f.accounts, dave)
 	f.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // t0 is the pinned clock every test starts from.
@@ -37,14 +38,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 type fakeBackend struct {
 	mu sync.Mutex
 
-	accounts []AccountView
+	accounts []app.Account
 	events   chan session.Event
 	store    string
-	demo     *DemoInfo
+	demo     *app.DemoInfo
 
 	resolve  func(input string) (string, error)
-	login    func(p LoginParams) (AccountView, error)
-	logins   []LoginParams
+	login    func(p app.LoginParams) (app.Account, error)
+	logins   []app.LoginParams
 	resolved []string
 
 	refreshErr error
@@ -52,7 +53,7 @@ type fakeBackend struct {
 	signOutErr error
 	signedOut  []string
 
-	info     ServerInfo
+	info     app.ServerInfo
 	infoErr  error
 	token    matrix.Secret
 	tokenErr error
@@ -61,7 +62,7 @@ type fakeBackend struct {
 	deleteDevice func(auth *matrix.AuthData) error
 	deleteAuths  []*matrix.AuthData
 
-	check    LoginTokenCheck
+	check    app.LoginTokenCheck
 	checkErr error
 	mint     func(auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error)
 	mintAuth []*matrix.AuthData
@@ -76,16 +77,16 @@ func newFake() *fakeBackend {
 		resolve: func(input string) (string, error) {
 			return "https://matrix.example.org", nil
 		},
-		info:  ServerInfo{Versions: []string{"r0.6.1", "v1.1", "v1.12"}, RefreshTokens: true, GetLoginToken: true},
+		info:  app.ServerInfo{Versions: []string{"r0.6.1", "v1.1", "v1.12"}, RefreshTokens: true, GetLoginToken: true},
 		token: "syt_secret_access_token_value",
-		check: LoginTokenCheck{Supported: true, Path: "/_matrix/client/v1/login/get_token"},
+		check: app.LoginTokenCheck{Supported: true, Path: "/_matrix/client/v1/login/get_token"},
 	}
 }
 
-func (f *fakeBackend) Accounts() []AccountView {
+func (f *fakeBackend) Accounts() []app.Account {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]AccountView(nil), f.accounts...)
+	return append([]app.Account(nil), f.accounts...)
 }
 
 func (f *fakeBackend) Events() <-chan session.Event { return f.events }
@@ -97,7 +98,7 @@ func (f *fakeBackend) Resolve(_ context.Context, input string) (string, error) {
 	return f.resolve(input)
 }
 
-func (f *fakeBackend) Login(_ context.Context, p LoginParams) (AccountView, error) {
+func (f *fakeBackend) Login(_ context.Context, p app.LoginParams) (app.Account, error) {
 	f.mu.Lock()
 	f.logins = append(f.logins, p)
 	fn := f.login
@@ -105,7 +106,7 @@ func (f *fakeBackend) Login(_ context.Context, p LoginParams) (AccountView, erro
 	if fn != nil {
 		return fn(p)
 	}
-	a := AccountView{UserID: "@alice:example.org", DeviceID: "NEWDEV", Homeserver: p.Homeserver,
+	a := app.Account{UserID: "@alice:example.org", DeviceID: "NEWDEV", Homeserver: p.Homeserver,
 		Status: session.Status{State: session.StateActive}}
 	f.mu.Lock()
 	f.accounts = append(f.accounts, a)
@@ -127,7 +128,7 @@ func (f *fakeBackend) SignOut(_ context.Context, userID string) error {
 	return f.signOutErr
 }
 
-func (f *fakeBackend) ServerInfo(context.Context, string) (ServerInfo, error) {
+func (f *fakeBackend) ServerInfo(context.Context, string) (app.ServerInfo, error) {
 	return f.info, f.infoErr
 }
 
@@ -152,7 +153,7 @@ func (f *fakeBackend) DeleteDevice(_ context.Context, _, _ string, auth *matrix.
 	return fn(auth)
 }
 
-func (f *fakeBackend) CheckLoginToken(context.Context, string) (LoginTokenCheck, error) {
+func (f *fakeBackend) CheckLoginToken(context.Context, string) (app.LoginTokenCheck, error) {
 	return f.check, f.checkErr
 }
 
@@ -175,7 +176,7 @@ func (f *fakeBackend) StoreName() string {
 	return f.store
 }
 
-func (f *fakeBackend) Demo() *DemoInfo { return f.demo }
+func (f *fakeBackend) Demo() *app.DemoInfo { return f.demo }
 
 // testModel builds a model at 80x24 with a pinned clock.
 func testModel(t *testing.T, f *fakeBackend) (*model, *fakeClock) {
@@ -283,8 +284,8 @@ func tick(m *model, clk *fakeClock, d time.Duration) []tea.Msg {
 
 func content(m *model) string { return m.View().Content }
 
-func sampleAccounts() []AccountView {
-	return []AccountView{
+func sampleAccounts() []app.Account {
+	return []app.Account{
 		{UserID: "@alice:example.org", DeviceID: "ALICEDEV", Homeserver: "https://matrix.example.org", DisplayName: "Alice",
 			IsDefault: true,
 			Status: session.Status{State: session.StateActive, ExpiresAt: t0.Add(4*time.Minute + 12*time.Second),

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"mxauth/matrix"
+	"mxauth/ui/app"
 )
 
 // Golden files of every screen, run through a real Bubble Tea program.
@@ -44,7 +45,7 @@ var goldenScreens = []goldenScreen{
 	{name: "demo", setup: func(f *fakeBackend) {
 		withAccounts(f)
 		f.store = "memory (demo: nothing is saved)"
-		f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []DemoUser{{UserID: "@alice:localhost", Password: "alice", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob"}}}
+		f.demo = &app.DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []app.DemoUser{{UserID: "@alice:localhost", Password: "alice", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob"}}}
 	}, wait: []string{"Demo: nothing"}},
 	{name: "add_account", drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "a")

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"mxauth/ui/app"
+
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/list"
 	tea "charm.land/bubbletea/v2"
@@ -204,20 +206,20 @@ func (h *homeScreen) clearFilter() {
 }
 
 // selected is the account under the cursor, if the list shows any.
-func (h *homeScreen) selected() (AccountView, bool) {
+func (h *homeScreen) selected() (app.Account, bool) {
 	a, ok := h.list.SelectedItem().(*accountItem)
 	if !ok || a == nil {
-		return AccountView{}, false
+		return app.Account{}, false
 	}
-	return AccountView(*a), true
+	return app.Account(*a), true
 }
 
 // shown is what the list shows: every account, or those the filter lets through.
-func (h *homeScreen) shown() []AccountView {
+func (h *homeScreen) shown() []app.Account {
 	items := h.list.VisibleItems()
-	out := make([]AccountView, len(items))
+	out := make([]app.Account, len(items))
 	for i, it := range items {
-		out[i] = AccountView(*it.(*accountItem))
+		out[i] = app.Account(*it.(*accountItem))
 	}
 	return out
 }
@@ -253,7 +255,7 @@ func (h *homeScreen) accountsChanged(userID string, wasSelected bool) {
 }
 
 // reveal puts a newly signed-in account in view and selects it.
-func (h *homeScreen) reveal(a AccountView) {
+func (h *homeScreen) reveal(a app.Account) {
 	if !matchesFilter(a, h.list.FilterValue()) {
 		h.clearFilter() // the new account must be in view
 	}

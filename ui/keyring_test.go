@@ -8,12 +8,13 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // cutWord matches a line ending in an ellipsis glued to a letter: a word cut in half.
 var cutWord = regexp.MustCompile(`(?m)\pL…\s*$`)
 
-func lockedAccounts() []AccountView {
+func lockedAccounts() []app.Account {
 	as := sampleAccounts()
 	for i := range as[:2] {
 		as[i].Status = session.Status{State: session.StateStoreProblem, TokensUnknown: true, Keyring: session.KeyringLocked,
@@ -118,7 +119,7 @@ func TestLockBusyIsNotAKeyringError(t *testing.T) {
 // TestHeaderGivesWayAtWords: at the smallest size the header shortens the
 // store's name at a word instead of cutting into it.
 func TestHeaderGivesWayAtWords(t *testing.T) {
-	for _, accounts := range [][]AccountView{sampleAccounts(), lockedAccounts()} {
+	for _, accounts := range [][]app.Account{sampleAccounts(), lockedAccounts()} {
 		f := newFake()
 		f.accounts = accounts
 		f.store = "memory (demo: nothing is saved)"

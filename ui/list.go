@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"mxauth/ui/app"
+
 	"charm.land/bubbles/v2/list"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -13,10 +15,10 @@ import (
 // sortAccounts puts accounts in user-ID order, so the list reads the same
 // however and whenever they were added.
 // Every tick checks; a list already in order (the usual case) is not sorted.
-func sortAccounts(as []AccountView) {
+func sortAccounts(as []app.Account) {
 	for i := 1; i < len(as); i++ {
 		if as[i-1].UserID > as[i].UserID {
-			slices.SortStableFunc(as, func(a, b AccountView) int { return strings.Compare(a.UserID, b.UserID) })
+			slices.SortStableFunc(as, func(a, b app.Account) int { return strings.Compare(a.UserID, b.UserID) })
 			return
 		}
 	}
@@ -24,7 +26,7 @@ func sortAccounts(as []AccountView) {
 
 // accountItem is one account as a list item. It points into the accounts
 // snapshot, so an event that changes a status in place shows at once.
-type accountItem AccountView
+type accountItem app.Account
 
 // FilterValue is what the filter looks in: user ID, display name, homeserver
 // and device, one per line so a match never spans two of them.
@@ -45,7 +47,7 @@ func substringFilter(term string, targets []string) []list.Rank {
 	return ranks
 }
 
-func matchesFilter(a AccountView, q string) bool {
+func matchesFilter(a app.Account, q string) bool {
 	return len(substringFilter(q, []string{(*accountItem)(&a).FilterValue()})) > 0
 }
 

@@ -10,14 +10,15 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // shuffledAccounts makes n signed-in accounts, shuffled as parallel sign-ins
 // leave them.
-func shuffledAccounts(n int) []AccountView {
-	as := make([]AccountView, n)
+func shuffledAccounts(n int) []app.Account {
+	as := make([]app.Account, n)
 	for i := range as {
-		as[i] = AccountView{UserID: fmt.Sprintf("@user%03d:localhost", i+1), DeviceID: "D", Homeserver: "http://127.0.0.1:8008",
+		as[i] = app.Account{UserID: fmt.Sprintf("@user%03d:localhost", i+1), DeviceID: "D", Homeserver: "http://127.0.0.1:8008",
 			Status: session.Status{State: session.StateActive, ExpiresAt: t0.Add(30 * time.Second)}}
 	}
 	rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { as[i], as[j] = as[j], as[i] })
@@ -40,7 +41,7 @@ func TestAccountsListedInStableOrder(t *testing.T) {
 	press(m, "down", "down") // on user003
 	// Another process adds an account that sorts first: the cursor stays on user003.
 	f.mu.Lock()
-	f.accounts = append(f.accounts, AccountView{UserID: "@aaron:localhost", DeviceID: "A", Status: session.Status{State: session.StateActive}})
+	f.accounts = append(f.accounts, app.Account{UserID: "@aaron:localhost", DeviceID: "A", Status: session.Status{State: session.StateActive}})
 	f.mu.Unlock()
 	tick(m, clk, time.Second)
 	if a, _ := m.home.selected(); a.UserID != "@user003:localhost" {
@@ -110,9 +111,9 @@ func TestFilterNarrowsTheList(t *testing.T) {
 func TestDemoBannerSaysWhoIsSignedInAndWhereThePasswordsAre(t *testing.T) {
 	f := newFake()
 	f.accounts = shuffledAccounts(3)
-	f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008",
-		Users: []DemoUser{{UserID: "@alice:localhost", Password: "apw", SignedIn: true}, {UserID: "@bob:localhost", Password: "bpw"}},
-		Crowd: &DemoCrowd{First: "@user001:localhost", Last: "@user003:localhost", Count: 3, Password: "cpw"}}
+	f.demo = &app.DemoInfo{Homeserver: "http://127.0.0.1:8008",
+		Users: []app.DemoUser{{UserID: "@alice:localhost", Password: "apw", SignedIn: true}, {UserID: "@bob:localhost", Password: "bpw"}},
+		Crowd: &app.DemoCrowd{First: "@user001:localhost", Last: "@user003:localhost", Count: 3, Password: "cpw"}}
 	m, _ := testModel(t, f)
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	flat := strings.Join(strings.Fields(stripANSI(content(m))), " ")

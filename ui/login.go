@@ -14,6 +14,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 const (
@@ -53,7 +54,7 @@ type (
 		input      string // what was resolved, if anything
 		baseURL    string
 		resolveErr error
-		acct       AccountView
+		acct       app.Account
 		err        error
 	}
 )
@@ -64,7 +65,7 @@ type loginScreen struct {
 	w, h     int
 	inputs   [fieldCount]textinput.Model
 	focus    int
-	reauth   *AccountView // set when signing an existing account in again
+	reauth   *app.Account // set when signing an existing account in again
 	busy     bool         // signing in: the form is locked
 	busyText string
 	// resolving: discovery started on leaving the homeserver field; the form
@@ -150,7 +151,7 @@ func (f *loginScreen) updateFocused(msg tea.Msg) tea.Cmd {
 
 // open fills the form: empty for a new account, or pre-filled to sign an
 // existing one in again (reusing its device when the server kept it).
-func (f *loginScreen) open(reauth *AccountView) tea.Cmd {
+func (f *loginScreen) open(reauth *app.Account) tea.Cmd {
 	f.seq = f.nextSeq()
 	f.inputs[fieldDevice].SetValue("mxauth on " + hostOr(f.opt.Hostname))
 	cmd := f.setFocus(fieldHomeserver)
@@ -326,7 +327,7 @@ func (f *loginScreen) submitLogin() tea.Cmd {
 		f.setError(errValidation, "Enter your password.", fieldPassword)
 		return f.setFocus(fieldPassword)
 	}
-	p := LoginParams{User: user, Password: matrix.Secret(pw), DeviceName: device}
+	p := app.LoginParams{User: user, Password: matrix.Secret(pw), DeviceName: device}
 	if f.reauth != nil && f.reauth.Status.State == session.StateNeedsSignIn {
 		p.DeviceID = f.reauth.DeviceID // soft logout keeps the device
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"mxauth/matrix"
+	"mxauth/ui/app"
 )
 
 // timeoutErr is what a discovery that ran out of time returns.
@@ -65,8 +66,8 @@ func TestAddAccountErrorClearsWhenFieldChanges(t *testing.T) {
 // A wrong password's error goes once the password is edited, not before.
 func TestAddAccountWrongPasswordClearsOnEdit(t *testing.T) {
 	f := newFake()
-	f.login = func(LoginParams) (AccountView, error) {
-		return AccountView{}, &matrix.Error{Status: 403, ErrCode: "M_FORBIDDEN", Message: "Invalid password"}
+	f.login = func(app.LoginParams) (app.Account, error) {
+		return app.Account{}, &matrix.Error{Status: 403, ErrCode: "M_FORBIDDEN", Message: "Invalid password"}
 	}
 	m, _ := testModel(t, f)
 	fillForm(m, "example.org", "alice", "wrong")

@@ -16,6 +16,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // The smallest terminal the layouts are designed for.
@@ -436,7 +437,7 @@ func (m *model) show(s screen) {
 	m.showHelp = false
 }
 
-func (m *model) openLogin(reauth *AccountView) tea.Cmd {
+func (m *model) openLogin(reauth *app.Account) tea.Cmd {
 	m.login = newLoginScreen(m.common)
 	m.login.SetSize(m.width, m.height)
 	cmd := m.login.open(reauth)
@@ -449,7 +450,7 @@ func (m *model) openDetails(userID string) tea.Cmd {
 	return m.details.open(userID)
 }
 
-func (m *model) openToken(a AccountView) tea.Cmd {
+func (m *model) openToken(a app.Account) tea.Cmd {
 	from := screenHome
 	if m.screen == screenDetails || (m.screen == screenToken && m.token.from == screenDetails) {
 		from = screenDetails
@@ -459,7 +460,7 @@ func (m *model) openToken(a AccountView) tea.Cmd {
 }
 
 // signedIn shows the new account on the list, selected, with the news.
-func (m *model) signedIn(a AccountView) {
+func (m *model) signedIn(a app.Account) {
 	m.reloadAccounts()
 	m.home.reveal(a)
 	m.keyringRecovered = true
@@ -574,7 +575,7 @@ func (m *model) helpView(w int) string {
 	return truncate(out, w)
 }
 
-func (m *model) demoBanner(d *DemoInfo) string {
+func (m *model) demoBanner(d *app.DemoInfo) string {
 	var in, add []string
 	for _, u := range d.Users {
 		cred := matrix.Sanitize(u.UserID) + " / " + matrix.Sanitize(u.Password)

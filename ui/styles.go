@@ -3,6 +3,8 @@ package ui
 import (
 	"image/color"
 
+	"mxauth/ui/qrcode"
+
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -119,11 +121,7 @@ func NewStyles(noColor, darkBG bool) Styles {
 	if !noColor {
 		s.Modal = s.Modal.BorderForeground(lipgloss.Color(p.accent))
 	}
-	if noColor {
-		s.QR = n()
-	} else {
-		s.QR = n().Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#FFFFFF"))
-	}
+	s.QR = qrcode.Style(noColor)
 	s.FieldFocused = c(n().Bold(true), p.accent)
 	s.FieldBlurred = c(n(), p.label)
 	if !noColor {

@@ -12,6 +12,8 @@ import (
 	"rsc.io/qr"
 
 	"mxauth/matrix"
+	"mxauth/ui/app"
+	"mxauth/ui/qrcode"
 )
 
 type tokenPhase int
@@ -32,7 +34,7 @@ type (
 	checkTokenMsg struct {
 		seq    int
 		userID string
-		check  LoginTokenCheck
+		check  app.LoginTokenCheck
 		err    error
 	}
 	mintMsg struct {
@@ -86,7 +88,7 @@ type tokenScreen struct {
 }
 
 // open checks whether a's server can mint login tokens, then mints one.
-func (t *tokenScreen) open(a AccountView, from screen) tea.Cmd {
+func (t *tokenScreen) open(a app.Account, from screen) tea.Cmd {
 	*t = tokenScreen{common: t.common, w: t.w, h: t.h, seq: t.nextSeq(), userID: a.UserID, homeserver: a.Homeserver, phase: tokenChecking, from: from}
 	seq, u, b := t.seq, a.UserID, t.b
 	return t.call(func(ctx context.Context) tea.Msg {
@@ -109,7 +111,7 @@ func (t *tokenScreen) HelpContext(km *KeyMap) {
 // needsRoom says whether the QR code only fits once the spacer and status
 // line give up their rows.
 func (t *tokenScreen) needsRoom(bodyH int) bool {
-	return t.phase == tokenShown && t.qr != nil && qrRows(t.qr) > bodyH
+	return t.phase == tokenShown && t.qr != nil && qrcode.Rows(t.qr) > bodyH
 }
 
 func (t *tokenScreen) Update(msg tea.Msg) tea.Cmd {
@@ -317,7 +319,7 @@ func (t *tokenScreen) shownView(w, h int) string {
 	var qrText string
 	qrW, qrH := 0, 0
 	if t.qr != nil {
-		qrText, qrW = renderCode(t.qr, s.QR, qrInkLight(s.NoColor, t.darkBG))
+		qrText, qrW = qrcode.Draw(t.qr, s.QR, qrcode.InkLight(s.NoColor, t.darkBG))
 		qrH = lipgloss.Height(qrText)
 	}
 	showQR := t.qr != nil && qrH <= h && qrW+2+28 <= w

@@ -12,76 +12,27 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
-
-// AccountView is what the interface knows about one account: no secrets.
-type AccountView struct {
-	UserID, DeviceID, Homeserver, DisplayName string
-	Status                                    session.Status
-	IsDefault                                 bool
-}
-
-// LoginParams is a password sign-in as entered in the form.
-type LoginParams struct {
-	Homeserver, User string
-	Password         matrix.Secret
-	DeviceName       string
-	DeviceID         string // reuse on sign-in-again
-}
-
-// ServerInfo is what a homeserver supports, for the details screen.
-type ServerInfo struct {
-	Versions      []string
-	RefreshTokens bool
-	GetLoginToken bool
-	Note          string
-}
-
-// LoginTokenCheck says whether an account can mint a login token.
-type LoginTokenCheck struct {
-	Supported bool
-	Reason    string
-	Path      string
-}
-
-// DemoInfo is shown in the demo banner.
-type DemoInfo struct {
-	Homeserver string
-	Users      []DemoUser
-	Crowd      *DemoCrowd // the --accounts users, nil without them
-}
-
-// DemoUser is one ready-made demo account.
-type DemoUser struct {
-	UserID, Password string
-	SignedIn         bool // signed in before the app opened
-}
-
-// DemoCrowd is the many extra demo users, all signed in, sharing a password.
-type DemoCrowd struct {
-	First, Last string
-	Count       int
-	Password    string
-}
 
 // Backend is everything the interface needs from the rest of mxauth. All
 // methods taking a context may do I/O and are only called from commands.
 type Backend interface {
-	Accounts() []AccountView // in-memory snapshot, no I/O
+	Accounts() []app.Account // in-memory snapshot, no I/O
 	Events() <-chan session.Event
 	Resolve(ctx context.Context, input string) (baseURL string, err error) // URL or MXID
-	Login(ctx context.Context, p LoginParams) (AccountView, error)
+	Login(ctx context.Context, p app.LoginParams) (app.Account, error)
 	Refresh(ctx context.Context, userID string) error
 	SignOut(ctx context.Context, userID string) error
-	ServerInfo(ctx context.Context, userID string) (ServerInfo, error)
+	ServerInfo(ctx context.Context, userID string) (app.ServerInfo, error)
 	AccessToken(ctx context.Context, userID string) (matrix.Secret, error)
 	Devices(ctx context.Context, userID string) ([]matrix.Device, error)
 	DeleteDevice(ctx context.Context, userID, deviceID string, auth *matrix.AuthData) error // *matrix.UIAChallenge when auth needed
-	CheckLoginToken(ctx context.Context, userID string) (LoginTokenCheck, error)
+	CheckLoginToken(ctx context.Context, userID string) (app.LoginTokenCheck, error)
 	MintLoginToken(ctx context.Context, userID string, auth *matrix.AuthData) (*matrix.GetLoginTokenResponse, error) // UIA
 	FallbackURL(userID, stage, session string) string
 	StoreName() string
-	Demo() *DemoInfo // nil outside demo
+	Demo() *app.DemoInfo // nil outside demo
 }
 
 // RunOptions configures the program.

@@ -15,6 +15,8 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
+	"mxauth/ui/qrcode"
 )
 
 // mustContain looks at the text as shown, without styling.
@@ -82,10 +84,10 @@ func TestHomeNavigationAndQuit(t *testing.T) {
 
 func TestHomeShowsEveryStateWithLiveCountdown(t *testing.T) {
 	f := newFake()
-	st := func(u string, s session.Status) AccountView {
-		return AccountView{UserID: u, DeviceID: "D", Homeserver: "https://hs", Status: s}
+	st := func(u string, s session.Status) app.Account {
+		return app.Account{UserID: u, DeviceID: "D", Homeserver: "https://hs", Status: s}
 	}
-	f.accounts = []AccountView{
+	f.accounts = []app.Account{
 		st("@a:x", session.Status{State: session.StateActive, ExpiresAt: t0.Add(5 * time.Minute)}),
 		st("@b:x", session.Status{State: session.StateRefreshing}),
 		st("@c:x", session.Status{State: session.StateRetrying, RetryAt: t0.Add(7 * time.Second)}),
@@ -335,7 +337,7 @@ func TestAddAccountErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
-			f.login = func(LoginParams) (AccountView, error) { return AccountView{}, tc.err }
+			f.login = func(app.LoginParams) (app.Account, error) { return app.Account{}, tc.err }
 			m, _ := testModel(t, f)
 			fillForm(m, "example.org", "alice", "pw")
 			press(m, "enter")
@@ -381,8 +383,8 @@ func TestAddAccountDiscoveryFailureAsksForURL(t *testing.T) {
 
 func TestAddAccountRateLimitCountdown(t *testing.T) {
 	f := newFake()
-	f.login = func(LoginParams) (AccountView, error) {
-		return AccountView{}, &matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 30 * time.Second}
+	f.login = func(app.LoginParams) (app.Account, error) {
+		return app.Account{}, &matrix.Error{Status: 429, ErrCode: "M_LIMIT_EXCEEDED", RetryAfter: 30 * time.Second}
 	}
 	m, clk := testModel(t, f)
 	fillForm(m, "example.org", "alice", "pw")
@@ -575,7 +577,7 @@ func uiaMint(f *fakeBackend, after func() (*matrix.GetLoginTokenResponse, error)
 func TestLoginTokenUnsupported(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	f.check = LoginTokenCheck{Supported: false, Reason: "the server does not offer get_token (needs Matrix v1.7)"}
+	f.check = app.LoginTokenCheck{Supported: false, Reason: "the server does not offer get_token (needs Matrix v1.7)"}
 	m, _ := testModel(t, f)
 	press(m, "t")
 	if m.screen != screenToken || m.token.phase != tokenUnsupported {
@@ -781,7 +783,7 @@ func TestLoginTokenCopy(t *testing.T) {
 func TestLoginTokenCopyNothingBeforeToken(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	f.check = LoginTokenCheck{Supported: false, Reason: "no"}
+	f.check = app.LoginTokenCheck{Supported: false, Reason: "no"}
 	m, _ := testModel(t, f)
 	press(m, "t")
 	if _, cmd := m.Update(kp("c")); cmd != nil {
@@ -809,7 +811,7 @@ func TestQRFitsAt80x24(t *testing.T) {
 		for _, noColor := range []bool{false, true} {
 			f := newFake()
 			f.accounts = sampleAccounts()
-			f.demo = &DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []DemoUser{{UserID: "@alice:localhost", Password: "alice-pw", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob-pw"}}}
+			f.demo = &app.DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []app.DemoUser{{UserID: "@alice:localhost", Password: "alice-pw", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob-pw"}}}
 			uiaMint(f, func() (*matrix.GetLoginTokenResponse, error) { return tokenResp(tok, 120000), nil })
 			clk := &fakeClock{t: t0}
 			m := newModel(t.Context(), f, RunOptions{Now: clk.Now, NoColor: noColor})
@@ -821,7 +823,7 @@ func TestQRFitsAt80x24(t *testing.T) {
 			if n := strings.Count(v, "\n") + 1; n > 24 {
 				t.Fatalf("token view is %d lines", n)
 			}
-			qr, _, err := renderQR(tok, m.styles.QR, noColor)
+			qr, _, err := qrcode.Render(tok, m.styles.QR, noColor)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -837,31 +839,6 @@ func TestQRFitsAt80x24(t *testing.T) {
 				mustContain(t, v, tok[:20])
 			}
 		}
-	}
-}
-
-func TestRenderQRShape(t *testing.T) {
-	qr, n, err := renderQR(testToken, NewStyles(true, true).QR, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := strings.Split(qr, "\n")
-	if len(rows) != (n+1)/2 {
-		t.Fatalf("%d rows for %d modules", len(rows), n)
-	}
-	if n != 25+2*qrQuiet {
-		t.Fatalf("a 32-character token should be a version 2 code, got %d modules", n-2*qrQuiet)
-	}
-	// The quiet zone is blank, then the finder pattern's top edge starts.
-	if strings.TrimRight(rows[0], " ") != "" {
-		t.Fatalf("first row should be quiet zone: %q", rows[0])
-	}
-	if !strings.HasPrefix(rows[1], "  █▀▀▀▀▀█") {
-		t.Fatalf("finder pattern missing: %q", rows[1])
-	}
-	inv, _, _ := renderQR(testToken, NewStyles(true, true).QR, true)
-	if inv == qr {
-		t.Fatal("light-ink rendering must differ")
 	}
 }
 
@@ -886,7 +863,7 @@ func TestGuardedRecoversPanics(t *testing.T) {
 func TestCommandPanicBecomesError(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	f.check = LoginTokenCheck{Supported: true}
+	f.check = app.LoginTokenCheck{Supported: true}
 	f.mint = func(*matrix.AuthData) (*matrix.GetLoginTokenResponse, error) { panic("boom") }
 	m, _ := testModel(t, f)
 	msgs := press(m, "t")
@@ -1047,7 +1024,7 @@ func TestRefreshFailureShowsStatus(t *testing.T) {
 
 func TestLoginKeyringProblem(t *testing.T) {
 	f := newFake()
-	f.login = func(LoginParams) (AccountView, error) { return AccountView{}, storeErr{} }
+	f.login = func(app.LoginParams) (app.Account, error) { return app.Account{}, storeErr{} }
 	m, _ := testModel(t, f)
 	fillForm(m, "example.org", "alice", "pw")
 	press(m, "enter")

@@ -7,7 +7,6 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
-	"mxauth/ui"
 )
 
 // TestServerInfoRefreshTokens: an expiring token is no sign that the server
@@ -18,7 +17,7 @@ func TestServerInfoRefreshTokens(t *testing.T) {
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := svc.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)}); err != nil {
+	if _, err := svc.Login(ctx, LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)}); err != nil {
 		t.Fatal(err)
 	}
 	info, err := svc.ServerInfo(ctx, alice)

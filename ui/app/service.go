@@ -19,7 +19,6 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/session"
-	"mxauth/ui"
 )
 
 // Service is where accounts, the keyring and sessions meet. The TUI (as a
@@ -33,7 +32,7 @@ type Service struct {
 	indexPoll   time.Duration
 	insecure    bool   // plain http:// to non-loopback hosts was asked for
 	deviceName  string // default display name for new devices
-	demo        *ui.DemoInfo
+	demo        *DemoInfo
 	events      chan session.Event
 	checkpoint  func(step string)
 
@@ -50,7 +49,7 @@ type Options struct {
 	HTTPTimeout  time.Duration // per call to a homeserver; 0: matrix.DefaultTimeout
 	InsecureHTTP bool          // allow plain http:// to a non-loopback homeserver
 	DeviceName   string        // "": "mxauth on HOST"
-	Demo         *ui.DemoInfo
+	Demo         *DemoInfo
 	// IndexPoll is how often Run looks for changes other processes made to
 	// the account index; 0: every 2 s.
 	IndexPoll time.Duration
@@ -98,8 +97,6 @@ func defaultDeviceName() string {
 	}
 	return "mxauth on " + host
 }
-
-var _ ui.Backend = (*Service)(nil)
 
 // client returns the cached client for a base URL. allowHTTP is true for base
 // URLs the user already accepted at sign-in (stored in the index).
@@ -270,8 +267,8 @@ func (s *Service) status(a keystore.Account) session.Status {
 }
 
 // View is the account as the front ends show it; def is the default user ID.
-func (s *Service) View(a keystore.Account, def string) ui.AccountView {
-	return ui.AccountView{
+func (s *Service) View(a keystore.Account, def string) Account {
+	return Account{
 		UserID:      a.UserID,
 		DeviceID:    a.DeviceID,
 		Homeserver:  a.Homeserver,
@@ -290,9 +287,9 @@ func (s *Service) DefaultUserID() string {
 }
 
 // Accounts is an in-memory snapshot for the UI.
-func (s *Service) Accounts() []ui.AccountView {
+func (s *Service) Accounts() []Account {
 	def := s.DefaultUserID()
-	var out []ui.AccountView
+	var out []Account
 	for _, a := range s.store.Accounts() {
 		out = append(out, s.View(a, def))
 	}
@@ -431,9 +428,9 @@ func (s *Service) baseURLFor(ctx context.Context, homeserver, user string) (stri
 }
 
 // Login signs in with a password (a new device, or the given one again).
-func (s *Service) Login(ctx context.Context, p ui.LoginParams) (ui.AccountView, error) {
+func (s *Service) Login(ctx context.Context, p LoginParams) (Account, error) {
 	if p.Password.IsZero() {
-		return ui.AccountView{}, errors.New("the password is empty")
+		return Account{}, errors.New("the password is empty")
 	}
 	user := strings.TrimSpace(p.User)
 	req := matrix.PasswordLogin(user, p.Password)
@@ -443,9 +440,9 @@ func (s *Service) Login(ctx context.Context, p ui.LoginParams) (ui.AccountView, 
 }
 
 // LoginWithToken signs a new device in with a single-use m.login.token.
-func (s *Service) LoginWithToken(ctx context.Context, homeserver, user string, token matrix.Secret, deviceName string) (ui.AccountView, error) {
+func (s *Service) LoginWithToken(ctx context.Context, homeserver, user string, token matrix.Secret, deviceName string) (Account, error) {
 	if token.IsZero() {
-		return ui.AccountView{}, errors.New("the login token is empty")
+		return Account{}, errors.New("the login token is empty")
 	}
 	req := matrix.TokenLogin(token)
 	req.InitialDeviceDisplayName = deviceName
@@ -457,14 +454,14 @@ func (s *Service) LoginWithToken(ctx context.Context, homeserver, user string, t
 // other across processes, and the keyring is checked before the server is
 // asked. A failure logs a device this login created out again and leaves
 // every held session as it was, or says exactly what was lost.
-func (s *Service) login(ctx context.Context, homeserver, user string, req matrix.LoginRequest) (ui.AccountView, error) {
+func (s *Service) login(ctx context.Context, homeserver, user string, req matrix.LoginRequest) (Account, error) {
 	base, err := s.baseURLFor(ctx, homeserver, user)
 	if err != nil {
-		return ui.AccountView{}, err
+		return Account{}, err
 	}
 	c, err := s.client(base, false)
 	if err != nil {
-		return ui.AccountView{}, err
+		return Account{}, err
 	}
 	view, superseded, err := s.loginLocked(ctx, c, user, req)
 	if superseded {
@@ -477,7 +474,7 @@ func (s *Service) login(ctx context.Context, homeserver, user string, req matrix
 
 // loginLocked is login under the user's sign-in lock. superseded reports that
 // the account moved to a new device whose predecessor is left to sign out.
-func (s *Service) loginLocked(ctx context.Context, c *matrix.Client, user string, req matrix.LoginRequest) (view ui.AccountView, superseded bool, err error) {
+func (s *Service) loginLocked(ctx context.Context, c *matrix.Client, user string, req matrix.LoginRequest) (view Account, superseded bool, err error) {
 	locks := &loginLocks{store: s.store}
 	defer locks.release()
 	if err := locks.take(ctx, loginLockName(user, c.BaseURL())); err != nil {
@@ -538,21 +535,21 @@ func (s *Service) loginLocked(ctx context.Context, c *matrix.Client, user string
 // record keeps a login's answer: a marker first when the device is new (so a
 // crash before the account entry is written gets cleaned up), then the tokens,
 // then the account entry.
-func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.LoginResponse, prev keystore.Account, hadPrev bool) (ui.AccountView, bool, error) {
+func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.LoginResponse, prev keystore.Account, hadPrev bool) (Account, bool, error) {
 	key := session.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	newDevice := !hadPrev || prev.DeviceID != resp.DeviceID
 	if newDevice {
 		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL(), s.insecure && plainRemote(c.BaseURL())); err != nil {
 			s.discardLogin(c, resp.AccessToken)
-			return ui.AccountView{}, false, err
+			return Account{}, false, err
 		}
 	}
 	if _, err := s.mgr.AddWithTokens(ctx, key, c, resp.Tokens()); err != nil {
 		if newDevice {
 			s.undoNewDevice(ctx, c, key, resp.AccessToken)
-			return ui.AccountView{}, false, fmt.Errorf("the keyring did not take the new tokens, so the new device %s was signed out again; nothing else changed: %w", resp.DeviceID, err)
+			return Account{}, false, fmt.Errorf("the keyring did not take the new tokens, so the new device %s was signed out again; nothing else changed: %w", resp.DeviceID, err)
 		}
-		return ui.AccountView{}, false, s.tokensLost(ctx, prev, err)
+		return Account{}, false, s.tokensLost(ctx, prev, err)
 	}
 	s.checkpoint(StepLoginSaved)
 	now := time.Now().UTC()
@@ -565,9 +562,9 @@ func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.Log
 		s.mgr.Remove(key)
 		if newDevice {
 			s.undoNewDevice(ctx, c, key, resp.AccessToken)
-			return ui.AccountView{}, false, err
+			return Account{}, false, err
 		}
-		return ui.AccountView{}, false, fmt.Errorf("signed in and the new tokens are saved, but the account list could not be updated: %w", err)
+		return Account{}, false, fmt.Errorf("signed in and the new tokens are saved, but the account list could not be updated: %w", err)
 	}
 	if len(s.store.Accounts()) == 1 {
 		// The first account becomes the default, so commands keep using it
@@ -901,16 +898,16 @@ func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) er
 }
 
 // ServerInfo reports what the account's server supports.
-func (s *Service) ServerInfo(ctx context.Context, userID string) (ui.ServerInfo, error) {
+func (s *Service) ServerInfo(ctx context.Context, userID string) (ServerInfo, error) {
 	sess, _, err := s.Session(ctx, userID)
 	if err != nil {
-		return ui.ServerInfo{}, err
+		return ServerInfo{}, err
 	}
 	v, err := sess.Client().Versions(ctx)
 	if err != nil {
-		return ui.ServerInfo{}, err
+		return ServerInfo{}, err
 	}
-	info := ui.ServerInfo{
+	info := ServerInfo{
 		Versions:      v.Versions,
 		RefreshTokens: session.ServerRefreshes(v, sess.Tokens()),
 	}
@@ -989,10 +986,10 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string
 // advertised unstable path only if that one is missing. The login flows are
 // asked for only on a refusal, to say whether the server or the account is
 // the reason.
-func (s *Service) CheckLoginToken(ctx context.Context, userID string) (ui.LoginTokenCheck, error) {
+func (s *Service) CheckLoginToken(ctx context.Context, userID string) (LoginTokenCheck, error) {
 	sess, _, err := s.Session(ctx, userID)
 	if err != nil {
-		return ui.LoginTokenCheck{}, err
+		return LoginTokenCheck{}, err
 	}
 	c := sess.Client()
 	var caps *matrix.CapabilitiesResponse
@@ -1002,19 +999,19 @@ func (s *Service) CheckLoginToken(ctx context.Context, userID string) (ui.LoginT
 		return err
 	})
 	if err != nil && !matrix.IsUnsupported(err) {
-		return ui.LoginTokenCheck{}, err
+		return LoginTokenCheck{}, err
 	}
 	if caps != nil && caps.GetLoginTokenEnabled() {
-		return ui.LoginTokenCheck{Supported: true, Path: matrix.GetLoginTokenEndpoint.Path}, nil
+		return LoginTokenCheck{Supported: true, Path: matrix.GetLoginTokenEndpoint.Path}, nil
 	}
 	flows, err := loginFlows(ctx, c)
 	if err != nil {
-		return ui.LoginTokenCheck{}, err
+		return LoginTokenCheck{}, err
 	}
 	if flows.AdvertisesGetLoginToken() {
-		return ui.LoginTokenCheck{Reason: "your account is not allowed to mint login tokens"}, nil
+		return LoginTokenCheck{Reason: "your account is not allowed to mint login tokens"}, nil
 	}
-	return ui.LoginTokenCheck{Reason: "this server does not offer login tokens"}, nil
+	return LoginTokenCheck{Reason: "this server does not offer login tokens"}, nil
 }
 
 // loginFlows asks for the login flows; a server without the endpoint has none.
@@ -1130,4 +1127,4 @@ func (s *Service) Store() *keystore.Store { return s.store }
 func (s *Service) StoreName() string { return s.store.BackendName() }
 
 // Demo is the banner data in demo mode, nil otherwise.
-func (s *Service) Demo() *ui.DemoInfo { return s.demo }
+func (s *Service) Demo() *DemoInfo { return s.demo }

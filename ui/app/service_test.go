@@ -11,7 +11,6 @@ import (
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
 	"mxauth/matrix/session"
-	"mxauth/ui"
 )
 
 // memoryService is a Service over the memory keystore, for in-process tests.
@@ -29,7 +28,7 @@ func TestBackendMintOnUnstablePath(t *testing.T) {
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := svc.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)}); err != nil {
+	if _, err := svc.Login(ctx, LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)}); err != nil {
 		t.Fatal(err)
 	}
 	chk, err := svc.CheckLoginToken(ctx, alice)
@@ -60,7 +59,7 @@ func TestBackendNoGetToken(t *testing.T) {
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := svc.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)}); err != nil {
+	if _, err := svc.Login(ctx, LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)}); err != nil {
 		t.Fatal(err)
 	}
 	chk, err := svc.CheckLoginToken(ctx, alice)
@@ -115,7 +114,7 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 		t.Fatalf("%s: the running app shows held=%v state=%v", what, held, st)
 	}
 
-	first, err := other.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)})
+	first, err := other.Login(ctx, LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +128,7 @@ func TestBackendFollowsOtherProcesses(t *testing.T) {
 	waitState("soft logout", func(st session.State, held bool) bool { return held && st == session.StateNeedsSignIn })
 
 	// Signing in again in the other process (same device) brings it back here.
-	again, err := other.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw), DeviceID: first.DeviceID})
+	again, err := other.Login(ctx, LoginParams{Homeserver: srv.URL(), User: alice, Password: matrix.Secret(pw), DeviceID: first.DeviceID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +154,10 @@ func TestBackendBareNameReusesDevice(t *testing.T) {
 	svc := memoryService(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var b ui.Backend = svc
+	b := svc // as the TUI calls it
 	var ids []string
 	for _, user := range []string{"alice", alice, "alice"} {
-		v, err := b.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: user, Password: matrix.Secret(pw)})
+		v, err := b.Login(ctx, LoginParams{Homeserver: srv.URL(), User: user, Password: matrix.Secret(pw)})
 		if err != nil {
 			t.Fatal(err)
 		}

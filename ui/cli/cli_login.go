@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"mxauth/matrix"
-	"mxauth/ui"
 	"mxauth/ui/app"
 )
 
@@ -102,7 +101,7 @@ func runLogin(ctx context.Context, a *program, opts *loginOptions) error {
 		return err
 	}
 
-	var view ui.AccountView
+	var view app.Account
 	if opts.LoginTokenStdin {
 		tok, err := secret.read("")
 		if err != nil {
@@ -117,7 +116,7 @@ func runLogin(ctx context.Context, a *program, opts *loginOptions) error {
 		if err != nil {
 			return err
 		}
-		view, err = svc.Login(ctx, ui.LoginParams{Homeserver: opts.Homeserver, User: opts.User, Password: pw, DeviceName: opts.DeviceName})
+		view, err = svc.Login(ctx, app.LoginParams{Homeserver: opts.Homeserver, User: opts.User, Password: pw, DeviceName: opts.DeviceName})
 		if err != nil {
 			return insecureHint(err, opts.Homeserver, opts.InsecureHTTP)
 		}

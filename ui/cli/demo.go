@@ -127,21 +127,21 @@ func runDemo(ctx context.Context, a *program, opts *demoOptions) error {
 	// The request log is never read here; a short one keeps a long-running demo small.
 	srv := homeserver.NewOnListener(l, homeserver.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
 	defer srv.Close()
-	info := &ui.DemoInfo{Homeserver: srv.URL()}
+	info := &app.DemoInfo{Homeserver: srv.URL()}
 	for _, name := range []string{"alice", "bob"} {
 		pw := demoPassword()
-		info.Users = append(info.Users, ui.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
+		info.Users = append(info.Users, app.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
 	}
 	// The extra users share one password, so the banner can show it.
-	crowd := make([]ui.DemoUser, opts.Accounts)
+	crowd := make([]app.DemoUser, opts.Accounts)
 	width := len(strconv.Itoa(opts.Accounts))
 	crowdPassword := demoPassword()
 	for i := range crowd {
 		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
-		crowd[i] = ui.DemoUser{UserID: srv.AddUser(name, crowdPassword), Password: crowdPassword, SignedIn: true}
+		crowd[i] = app.DemoUser{UserID: srv.AddUser(name, crowdPassword), Password: crowdPassword, SignedIn: true}
 	}
 	if len(crowd) > 0 {
-		info.Crowd = &ui.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowdPassword}
+		info.Crowd = &app.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowdPassword}
 	}
 
 	if opts.Serve != "" {
@@ -163,7 +163,7 @@ func runDemo(ctx context.Context, a *program, opts *demoOptions) error {
 	defer st.Close()
 	svc := newService(st, app.Options{Demo: info})
 	alice := info.Users[0]
-	if err := signInAll(ctx, svc, srv.URL(), []ui.DemoUser{alice}); err != nil {
+	if err := signInAll(ctx, svc, srv.URL(), []app.DemoUser{alice}); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -204,15 +204,15 @@ const demoLoginParallel = 8
 
 // signInAll signs every user in through Service.Login, the path the add-account
 // form takes, a few at a time. The first failure stops the rest.
-func signInAll(ctx context.Context, svc *app.Service, homeserver string, users []ui.DemoUser) error {
+func signInAll(ctx context.Context, svc *app.Service, homeserver string, users []app.DemoUser) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan ui.DemoUser)
+	next := make(chan app.DemoUser)
 	var wg sync.WaitGroup
 	for range min(demoLoginParallel, len(users)) {
 		wg.Go(func() {
 			for u := range next {
-				_, err := svc.Login(ctx, ui.LoginParams{Homeserver: homeserver, User: u.UserID, Password: matrix.Secret(u.Password)})
+				_, err := svc.Login(ctx, app.LoginParams{Homeserver: homeserver, User: u.UserID, Password: matrix.Secret(u.Password)})
 				if err != nil {
 					cancel(fmt.Errorf("signing in %s: %w", u.UserID, err))
 				}

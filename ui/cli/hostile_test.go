@@ -24,7 +24,6 @@ import (
 
 	"mxauth/keystore"
 	"mxauth/matrix/homeserver"
-	"mxauth/ui"
 	"mxauth/ui/app"
 )
 
@@ -914,7 +913,7 @@ func TestHostileServiceText(t *testing.T) {
 	svc := newService(st, app.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := svc.Login(ctx, ui.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"}); err != nil {
+	if _, err := svc.Login(ctx, app.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"}); err != nil {
 		t.Fatal(err)
 	}
 	checkErr := func(what string, err error) {
@@ -947,7 +946,7 @@ func TestHostileServiceText(t *testing.T) {
 	_, err = svc.Resolve(ctx, h.userID)
 	checkErr("Resolve", err)
 	h.set("POST /_matrix/client/v3/login", evil)
-	_, err = svc.Login(ctx, ui.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"})
+	_, err = svc.Login(ctx, app.LoginParams{Homeserver: h.URL, User: h.userID, Password: "hunter2"})
 	checkErr("Login", err)
 }
 

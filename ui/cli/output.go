@@ -8,7 +8,6 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
-	"mxauth/ui"
 	"mxauth/ui/app"
 )
 
@@ -49,7 +48,7 @@ type accountJSON struct {
 	Problem         string     `json:"problem,omitempty"`
 }
 
-func accountJSONFrom(v ui.AccountView, now time.Time) accountJSON {
+func accountJSONFrom(v app.Account, now time.Time) accountJSON {
 	st := v.Status
 	out := accountJSON{
 		UserID:          shown(v.UserID),

@@ -4,11 +4,11 @@ import (
 	"io"
 	"os"
 
+	"mxauth/ui/qrcode"
+
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
 	"golang.org/x/term"
-
-	"mxauth/ui"
 )
 
 // writeQR prints text as a QR code with the same renderer, polarity and quiet
@@ -16,7 +16,7 @@ import (
 // on dark terminal themes too; the colours are fitted to what the terminal
 // supports. Without colour, darkBG says the terminal's background is dark.
 func writeQR(w io.Writer, text string, colour, darkBG bool) error {
-	out, err := ui.RenderQR(text, !colour, darkBG)
+	out, err := qrcode.ForPrinting(text, !colour, darkBG)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
-	"mxauth/ui"
 	"mxauth/ui/app"
 )
 
@@ -122,7 +121,7 @@ func TestRequestsIdle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), idle+30*time.Second)
 	defer cancel()
 	for user, pw := range users {
-		if _, err := svc.Login(ctx, ui.LoginParams{Homeserver: srv.URL(), User: user, Password: matrix.Secret(pw)}); err != nil {
+		if _, err := svc.Login(ctx, app.LoginParams{Homeserver: srv.URL(), User: user, Password: matrix.Secret(pw)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,6 +18,9 @@ import (
 // found" from a working keyring and an error from an unusable one.
 var keyringCheck = session.AccountKey{UserID: "@keyring-check:mxauth.invalid", DeviceID: "CHECK"}
 
+// The shared backend is what the full-screen app runs on.
+var _ ui.Backend = (*app.Service)(nil)
+
 // runTUI opens the keyring-backed store and runs the full-screen program.
 func runTUI(ctx context.Context, a *program) error {
 	if err := a.needTerminal(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 func TestExitCodeMapping(t *testing.T) {
@@ -22,6 +23,10 @@ func TestExitCodeMapping(t *testing.T) {
 		{nil, exitOK},
 		{errors.New("boom"), exitError},
 		{usageErrorf("bad"), exitUsage},
+		// The shared backend's kinds of failure keep their codes.
+		{fmt.Errorf("no default account: %w", app.ErrUsage), exitUsage},
+		{fmt.Errorf("no account @a:x: %w", app.ErrSignInNeeded), exitSignIn},
+		{fmt.Errorf("no login tokens: %w", app.ErrUnsupported), exitUnsupported},
 		{fmt.Errorf("wrapped: %w", session.ErrNoStoredTokens), exitSignIn},
 		{&session.SessionError{State: session.StateNeedsSignIn, Reason: "sign in again"}, exitSignIn},
 		{&session.SessionError{State: session.StateStoreProblem, Reason: "keyring"}, exitKeyring},

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"mxauth/matrix"
+	"mxauth/matrix/session"
+)
+
+// Account is what the front ends show of one account: no secrets.
+type Account struct {
+	UserID, DeviceID, Homeserver, DisplayName string
+	Status                                    session.Status
+	IsDefault                                 bool
+}
+
+// LoginParams is a password sign-in, as entered in the form or on the command line.
+type LoginParams struct {
+	Homeserver, User string
+	Password         matrix.Secret
+	DeviceName       string
+	DeviceID         string // reuse on sign-in-again
+}
+
+// ServerInfo is what a homeserver supports, for the details screen.
+type ServerInfo struct {
+	Versions      []string
+	RefreshTokens bool
+	GetLoginToken bool
+	Note          string
+}
+
+// LoginTokenCheck says whether an account can mint a login token.
+type LoginTokenCheck struct {
+	Supported bool
+	Reason    string
+	Path      string
+}
+
+// DemoInfo is what the demo banner shows.
+type DemoInfo struct {
+	Homeserver string
+	Users      []DemoUser
+	Crowd      *DemoCrowd // the --accounts users, nil without them
+}
+
+// DemoUser is one ready-made demo account.
+type DemoUser struct {
+	UserID, Password string
+	SignedIn         bool // signed in before the app opened
+}
+
+// DemoCrowd is the many extra demo users, all signed in, sharing a password.
+type DemoCrowd struct {
+	First, Last string
+	Count       int
+	Password    string
+}
