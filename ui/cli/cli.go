@@ -164,7 +164,30 @@ func newRootCmd(a *program) *cobra.Command {
 		newCmdDoctor(a, nil),
 		newCmdVersion(a),
 	)
+	for _, cmd := range append(root.Commands(), root) {
+		cmd.Long = unwrapParagraphs(cmd.Long)
+	}
 	return root
+}
+
+// unwrapParagraphs joins the lines of each paragraph of a help text into one,
+// so that the help fits the terminal's width and the man page flows; indented
+// lines (tables, example commands) and the line before them stay as they are.
+func unwrapParagraphs(text string) string {
+	lines := strings.Split(text, "\n")
+	var b strings.Builder
+	for i, line := range lines {
+		if i > 0 {
+			prev := lines[i-1]
+			if prev == "" || line == "" || strings.HasPrefix(line, " ") || strings.HasPrefix(prev, " ") || strings.HasSuffix(prev, ":") {
+				b.WriteString("\n")
+			} else {
+				b.WriteString(" ")
+			}
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // newRootBare is the root command without its subcommands: the full-screen

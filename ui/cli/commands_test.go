@@ -202,6 +202,14 @@ func TestCommandFailureIsMapped(t *testing.T) {
 	}
 }
 
+func TestUnwrapParagraphs(t *testing.T) {
+	in := "One paragraph\nin two lines.\n\nA list:\n  a  first\n  b  second\nand after it\ntext."
+	want := "One paragraph in two lines.\n\nA list:\n  a  first\n  b  second\nand after it text."
+	if got := unwrapParagraphs(in); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
 func TestDoubleDashLongFlags(t *testing.T) {
 	root := newRootCmd(&program{})
 	for _, tc := range []struct{ in, want []string }{
