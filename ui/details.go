@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -42,6 +43,11 @@ type (
 		userID, deviceID string
 		err              error
 	}
+	// deleteResendMsg ends a rate-limit wait of the deletion that flow is.
+	deleteResendMsg struct {
+		flow             *app.UIAFlow
+		userID, deviceID string
+	}
 )
 
 // detailsScreen shows one account in full, its server and its devices.
@@ -60,6 +66,7 @@ type detailsScreen struct {
 	devLoading bool
 	table      table.Model // the devices; its cursor is the selected device
 	deleting   bool
+	delFlow    *app.UIAFlow // the device deletion under way: its UIA session, tries and waits
 
 	revealed      matrix.Secret
 	revealUntil   time.Time
@@ -139,7 +146,7 @@ func (d *detailsScreen) Update(msg tea.Msg) tea.Cmd {
 		return d.onKey(msg)
 	case tickMsg:
 		d.tick(d.now())
-	case serverInfoMsg, devicesMsg, accessTokenMsg, deleteDeviceMsg:
+	case serverInfoMsg, devicesMsg, accessTokenMsg, deleteDeviceMsg, deleteResendMsg:
 		return d.onResult(msg)
 	}
 	return nil
@@ -199,6 +206,7 @@ func (d *detailsScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 		d.note = ""
 		userID := d.userID
 		d.dialog = newDeleteDeviceDialog(d.common, userID, dev.DeviceID, dev.DisplayName, func() tea.Cmd {
+			d.delFlow = app.NewUIAFlow(userID)
 			return d.deleteDeviceCmd(userID, dev.DeviceID, nil)
 		})
 	}
@@ -243,29 +251,54 @@ func (d *detailsScreen) onResult(msg tea.Msg) tea.Cmd {
 		d.revealUntil = d.now().Add(revealFor)
 	case deleteDeviceMsg:
 		return d.deleteDeviceDone(msg)
+	case deleteResendMsg:
+		if msg.flow != d.delFlow {
+			return nil // cancelled during the wait
+		}
+		return d.deleteDeviceCmd(msg.userID, msg.deviceID, msg.flow.Resend())
 	}
 	return nil
 }
 
 func (d *detailsScreen) deleteDeviceDone(msg deleteDeviceMsg) tea.Cmd {
 	d.deleting = false
-	if ch, ok := matrix.AsUIA(msg.err); ok {
+	flow := d.delFlow
+	if flow == nil || flow.UserID != msg.userID {
+		flow = app.NewUIAFlow(msg.userID)
+		d.delFlow = flow
+	}
+	step := flow.Next(msg.err)
+	switch step.Kind {
+	case app.UIAWait:
+		// Sit the rate limit out, then resend on the same UIA session.
+		d.deleting = true
+		if md := d.uia(); md != nil {
+			md.busy = true
+		}
+		r := deleteResendMsg{flow, msg.userID, msg.deviceID}
+		return tea.Tick(step.Wait, func(time.Time) tea.Msg { return r })
+	case app.UIAPassword, app.UIABrowser:
 		d.showChallenge(uiaRequest{
-			purpose: modalDeleteDevice, userID: msg.userID, deviceID: msg.deviceID,
+			purpose: modalDeleteDevice, userID: msg.userID, deviceID: msg.deviceID, flow: flow,
 			resend: func(auth *matrix.AuthData) tea.Cmd {
 				return d.deleteDeviceCmd(msg.userID, msg.deviceID, auth)
 			},
 			onCancel: func() {
-				d.deleting = false
+				d.deleting, d.delFlow = false, nil
 				d.note = "Device not deleted."
 			},
-		}, ch)
+		}, step.Challenge)
 		return nil
 	}
-	if msg.err != nil {
-		text := "Could not delete the device: " + describe(msg.err)
+	if step.Err != nil {
+		text := "Could not delete the device: " + describe(step.Err)
 		switch dl := d.dialog.(type) {
 		case *uiaModal:
+			if errors.Is(step.Err, app.ErrWrongPassword) || matrix.IsLimitExceeded(step.Err) {
+				d.dialog = nil // the flow is over: its passwords are used up, or the wait is too long
+				d.setStatus(text, false)
+				break
+			}
 			dl.fail(text)
 		case *confirmDialog:
 			dl.fail(text)

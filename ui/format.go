@@ -2,7 +2,6 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/session"
+	"mxauth/ui/app"
 )
 
 // fitWords shortens plain text to w cells, ending on a whole word and " …",
@@ -33,65 +33,20 @@ func wrapLines(s string, w int) []string {
 }
 
 // countdown renders a remaining duration the way a person reads it.
-func countdown(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	s := int64((d + time.Second - 1) / time.Second) // round up: never show 0s while time is left
-	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm %02ds", s/60, s%60)
-	case s < 86400:
-		return fmt.Sprintf("%dh %02dm", s/3600, (s%3600)/60)
-	default:
-		return fmt.Sprintf("%dd %dh", s/86400, (s%86400)/3600)
-	}
-}
-
-// seconds renders a short wait in whole seconds, rounded up.
-func seconds(d time.Duration) int {
-	if d <= 0 {
-		return 0
-	}
-	return int((d + time.Second - 1) / time.Second)
-}
+func countdown(d time.Duration) string { return app.FormatDuration(d) }
 
 // mask stands in for a secret that is not shown.
 const mask = "••••••••••••••••"
 
 // describe turns an error from the backend into one short sentence for the
-// screen. Server text is sanitised; tokens never appear in these errors.
+// screen: app's wording, the command line's too. A keyring problem is only
+// named, as the banner already says what to do.
 func describe(err error) string {
-	if err == nil {
-		return ""
-	}
 	var sp session.StoreProblem
-	switch {
-	case errors.As(err, &sp) && sp.StoreUnavailable():
-		return keyringWord(session.KeyringIssueOf(err)) // the banner says what to do
-	case matrix.IsLimitExceeded(err):
-		if d, ok := matrix.RetryAfter(err); ok {
-			return fmt.Sprintf("rate limited, try again in %ds", seconds(d))
-		}
-		return "rate limited, try again shortly"
-	case matrix.IsUserLocked(err):
-		return "this account is locked by the server administrator"
-	case matrix.IsUserDeactivated(err):
-		return "this account has been deactivated"
-	case matrix.IsSoftLogout(err), matrix.IsUnknownToken(err), errors.Is(err, session.ErrNeedsSignIn), errors.Is(err, session.ErrSignedOut):
-		return "needs sign-in: press s on the accounts screen"
-	case matrix.IsUnsupported(err):
-		return "the server does not support this"
-	case matrix.IsTransient(err):
-		return "cannot reach the server right now (" + clean(err.Error()) + ")"
+	if errors.As(err, &sp) && sp.StoreUnavailable() {
+		return keyringWord(session.KeyringIssueOf(err))
 	}
-	var me *matrix.Error
-	if errors.As(err, &me) && me.Message != "" {
-		return clean(me.Message)
-	}
-	return clean(err.Error())
+	return cutAtWord(app.Message(err, "press s on the accounts screen"), 200)
 }
 
 // clean makes untrusted text safe and short enough for one line.

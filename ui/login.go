@@ -488,8 +488,7 @@ func (f *loginScreen) View() string {
 	case f.resolving:
 		b.WriteString("  " + f.spin.View() + " discovering " + clean(f.value(fieldHomeserver)) + "…")
 	case f.errKind == errRateLimited && !f.retryAt.IsZero():
-		left := seconds(f.retryAt.Sub(f.now()))
-		b.WriteString("  " + s.Error.Render("Too many attempts. Try again in "+formatSeconds(left)+"."))
+		b.WriteString("  " + s.Error.Render("Too many attempts. Try again in "+app.FormatWait(f.retryAt.Sub(f.now()))+"."))
 	case f.errText != "":
 		b.WriteString(indent(s.Error.Render(wrap(f.errText, min(w-4, 72))), "  "))
 	default:
@@ -502,13 +501,6 @@ func (f *loginScreen) View() string {
 func timedOut(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-}
-
-func formatSeconds(n int) string {
-	if n == 1 {
-		return "1 second"
-	}
-	return itoa(n) + " seconds"
 }
 
 // padRight pads s with blanks to n cells of display width.

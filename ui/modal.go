@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"mxauth/matrix"
+	"mxauth/ui/app"
 )
 
 type modalPurpose int
@@ -36,6 +37,7 @@ type uiaModal struct {
 	fallbackURL string
 	copy        copyState // of the fallback address
 
+	flow     *app.UIAFlow                        // the request's UIA flow: its auth and policy
 	resend   func(auth *matrix.AuthData) tea.Cmd // sends the request again with auth
 	onCancel func()                              // tells the screen that asked
 }
@@ -46,6 +48,7 @@ func modalInputWidth(w int) int { return min(36, max(16, w-30)) }
 type uiaRequest struct {
 	purpose          modalPurpose
 	userID, deviceID string
+	flow             *app.UIAFlow
 	resend           func(auth *matrix.AuthData) tea.Cmd
 	onCancel         func()
 }
@@ -64,7 +67,7 @@ func (c *common) showChallenge(r uiaRequest, ch *matrix.UIAChallenge) {
 		in.SetWidth(modalInputWidth(c.width))
 		in.Focus()
 		md = &uiaModal{common: c, purpose: r.purpose, userID: r.userID, deviceID: r.deviceID, session: ch.Session, input: in,
-			resend: r.resend, onCancel: r.onCancel}
+			flow: r.flow, resend: r.resend, onCancel: r.onCancel}
 		c.dialog = md
 	} else {
 		md.errText = ""
@@ -143,14 +146,14 @@ func (md *uiaModal) onKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, km.ModalSubmit, km.Continue):
 		var auth *matrix.AuthData
 		if md.fallbackURL != "" {
-			auth = matrix.SessionAuth(md.session)
+			auth = md.flow.Resend()
 		} else if md.stage == "" {
 			pw := md.input.Value()
 			if pw == "" {
 				md.errText = "Enter your password."
 				return nil
 			}
-			auth = matrix.PasswordAuth(md.session, md.userID, matrix.Secret(pw))
+			auth = md.flow.Password(matrix.Secret(pw))
 			// The password now lives only in the request being sent.
 			md.input.SetValue("")
 		} else {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ type tokenScreen struct {
 	issuedAt   time.Time
 	expiresAt  time.Time
 	retryAt    time.Time
-	session    string // UIA session kept for a resend after a rate limit
+	flow       *app.UIAFlow // this token's request: its UIA session, tries and waits
 	copy       copyState
 	from       screen   // where esc goes back to
 	qr         *qr.Code // encoded once per token; nil when it does not fit a code
@@ -142,8 +143,14 @@ func (t *tokenScreen) mintCmd(auth *matrix.AuthData) tea.Cmd {
 
 func (t *tokenScreen) newToken() tea.Cmd {
 	t.seq = t.nextSeq()
-	t.token, t.session, t.copy, t.errText, t.qr = "", "", copyNone, "", nil
+	t.token, t.copy, t.errText, t.qr = "", copyNone, "", nil
 	t.expiresAt, t.retryAt = time.Time{}, time.Time{}
+	return t.firstMint()
+}
+
+// firstMint starts a new request, with its own UIA flow.
+func (t *tokenScreen) firstMint() tea.Cmd {
+	t.flow = app.NewUIAFlow(t.userID)
 	return t.mintCmd(nil)
 }
 
@@ -188,32 +195,35 @@ func (t *tokenScreen) onResult(msg tea.Msg) tea.Cmd {
 		case !msg.check.Supported:
 			t.phase, t.reason = tokenUnsupported, clean(msg.check.Reason)
 		default:
-			return t.mintCmd(nil)
+			return t.firstMint()
 		}
 	case mintMsg:
 		if msg.seq != t.seq || t.screen != screenToken {
 			return nil
 		}
-		if ch, ok := matrix.AsUIA(msg.err); ok {
-			t.phase, t.session = tokenAuth, ch.Session
-			t.showChallenge(uiaRequest{purpose: modalMintToken, userID: t.userID, resend: t.mintCmd, onCancel: t.cancelled}, ch)
-			return nil
+		if t.flow == nil {
+			t.flow = app.NewUIAFlow(t.userID)
 		}
-		if matrix.IsLimitExceeded(msg.err) {
-			d, ok := matrix.RetryAfter(msg.err)
-			if !ok || d <= 0 {
-				d = 10 * time.Second
-			}
+		step := t.flow.Next(msg.err)
+		switch step.Kind {
+		case app.UIAPassword, app.UIABrowser:
+			t.phase = tokenAuth
+			t.showChallenge(uiaRequest{purpose: modalMintToken, userID: t.userID, flow: t.flow, resend: t.mintCmd, onCancel: t.cancelled}, step.Challenge)
+			return nil
+		case app.UIAWait:
 			t.closeUIA()
-			t.phase, t.retryAt = tokenRateLimited, t.now().Add(d)
+			t.phase, t.retryAt = tokenRateLimited, t.now().Add(step.Wait)
 			return nil
 		}
-		if msg.err != nil {
-			if md := t.uia(); md != nil {
-				md.fail(describe(msg.err))
+		if step.Err != nil {
+			// A failure the dialog can retry keeps it open; one that ends the
+			// flow (its passwords used up, a long rate limit) ends it.
+			if md := t.uia(); md != nil && !errors.Is(step.Err, app.ErrWrongPassword) && !matrix.IsLimitExceeded(step.Err) {
+				md.fail(describe(step.Err))
 				return nil
 			}
-			t.phase, t.errText = tokenFailed, "Could not mint a token: "+describe(msg.err)
+			t.closeUIA()
+			t.phase, t.errText = tokenFailed, "Could not mint a token: "+describe(step.Err)
 			return nil
 		}
 		t.closeUIA()
@@ -222,7 +232,7 @@ func (t *tokenScreen) onResult(msg tea.Msg) tea.Cmd {
 		if base.IsZero() {
 			base = t.now()
 		}
-		t.phase, t.token, t.session, t.copy = tokenShown, r.LoginToken, "", copyNone
+		t.phase, t.token, t.copy = tokenShown, r.LoginToken, copyNone
 		t.qr, _ = qr.Encode(r.LoginToken.Reveal(), qr.L) // too long for any code: shown as text only
 		t.issuedAt, t.expiresAt = base, time.Time{}
 		if r.ExpiresInMS > 0 {
@@ -245,7 +255,7 @@ func (t *tokenScreen) clipboardRead(msg tea.ClipboardMsg) {
 func (t *tokenScreen) cancelled() {
 	t.seq = t.nextSeq()
 	t.phase = tokenCancelled
-	t.session = ""
+	t.flow = nil
 }
 
 // closeUIA closes the password dialog once the server has answered for good.
@@ -264,12 +274,8 @@ func (t *tokenScreen) tick(now time.Time) tea.Cmd {
 		}
 	case tokenRateLimited:
 		if !now.Before(t.retryAt) {
-			var auth *matrix.AuthData
-			if t.session != "" {
-				// The password stage is already done in this session.
-				auth = matrix.SessionAuth(t.session)
-			}
-			return t.mintCmd(auth)
+			// The password stage, if any, is already done in the flow's session.
+			return t.mintCmd(t.flow.Resend())
 		}
 	}
 	return nil
@@ -300,7 +306,7 @@ func (t *tokenScreen) View() string {
 		return msg(s.Muted.Render("Waiting for your password…"))
 	case tokenRateLimited:
 		return msg(s.Warn.Render("The server is rate limiting login tokens."),
-			"Trying again in "+formatSeconds(seconds(t.retryAt.Sub(now)))+"…")
+			"Trying again in "+app.FormatWait(t.retryAt.Sub(now))+"…")
 	case tokenFailed:
 		return msg(s.Error.Render(wrap(t.errText, ww)), "", s.Muted.Render("n tries again · esc goes back"))
 	case tokenCancelled:
