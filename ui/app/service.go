@@ -693,7 +693,7 @@ func (s *Service) SignOutLeftover(ctx context.Context, p keystore.PendingRemoval
 	defer cancel()
 	gone := func(err error) bool { return matrix.IsUnknownToken(err) || matrix.IsForbidden(err) }
 	tok := t.AccessToken
-	if t.Expires() && !time.Now().Before(t.ExpiresAt) && !t.RefreshToken.IsZero() {
+	if session.RenewalOf(t) == session.RenewalByRefresh && !time.Now().Before(t.ExpiresAt) {
 		// An expired access token cannot log out; the refresh token gets a fresh one.
 		r, err := c.Refresh(ctx, t.RefreshToken)
 		if err != nil {
@@ -919,7 +919,7 @@ func (s *Service) ServerInfo(ctx context.Context, userID string) (ServerInfo, er
 	if !chk.Supported {
 		info.Note = chk.Reason
 	}
-	if !sess.Tokens().Expires() {
+	if session.RenewalOf(sess.Tokens()) == session.RenewalNotNeeded {
 		info.Note = joinNotes(info.Note, NonExpiringNote)
 	}
 	return info, nil
