@@ -94,9 +94,12 @@ func (f *raceFigures) problem(format string, args ...any) {
 // `mxauth refresh` back to back. No printed token may be one the server has
 // already retired.
 //
-// Not parallel: it keeps both cores busy on purpose, and its figures should
-// describe the race, not other tests' load.
+// At full length it runs alone: it keeps both cores busy on purpose, and its
+// figures should describe the race, not other tests' load.
 func TestFaultTokenRefreshRace(t *testing.T) {
+	if !faultLength(true, false) {
+		t.Parallel()
+	}
 	const (
 		tokenLoops   = 6
 		refreshLoops = 2
