@@ -426,8 +426,10 @@ func TestReactiveRefresh(t *testing.T) {
 
 // TestProactiveRefresh: with 3-second tokens and nobody asking, the scheduler keeps
 // the session valid.
+//
+// Not parallel: it times refreshes against 3 s tokens, and the two-process
+// test beside it would take the cores it needs.
 func TestProactiveRefresh(t *testing.T) {
-	t.Parallel() // waits on real time; the others need not wait for it
 	e := newEnv(t, envOptions{
 		server:  homeserver.Options{AccessTokenLifetime: 3 * time.Second},
 		manager: session.ManagerOptions{Tick: 200 * time.Millisecond},
