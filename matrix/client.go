@@ -206,12 +206,14 @@ func guardRedirects(hc *http.Client, insecure bool) *http.Client {
 // call is one request as do() sends it.
 type call struct {
 	ep      Endpoint
-	path    string   // concrete path; ep.Path when empty
-	rawURL  string   // absolute URL overriding baseURL+path (well-known)
-	token   Secret   // sent as Authorization: Bearer when ep.Auth
-	body    any      // JSON body for non-GET requests; nil sends {}
-	out     any      // decoded from a 2xx body; *[]byte takes it raw; nil ignores it
-	secrets []Secret // scrubbed from any server text that ends up in an error
+	path    string     // concrete path; ep.Path when empty
+	rawURL  string     // absolute URL overriding baseURL+path (well-known)
+	token   Secret     // sent as Authorization: Bearer when ep.Auth
+	body    any        // JSON body for non-GET requests; nil sends {}
+	form    url.Values // form body (OAuth endpoints) instead of JSON when set
+	oauth   bool       // non-2xx replies are OAuth 2.0 errors (RFC 6749 section 5.2)
+	out     any        // decoded from a 2xx body; *[]byte takes it raw; nil ignores it
+	secrets []Secret   // scrubbed from any server text that ends up in an error
 }
 
 // validator is implemented by response types with required fields.
@@ -239,7 +241,9 @@ func (c *Client) do(ctx context.Context, cl call) (time.Time, error) {
 	var body io.Reader
 	if cl.ep.Method != http.MethodGet && cl.ep.Method != http.MethodHead {
 		payload := []byte("{}")
-		if cl.body != nil {
+		if cl.form != nil {
+			payload = []byte(cl.form.Encode())
+		} else if cl.body != nil {
 			b, err := json.Marshal(cl.body)
 			if err != nil {
 				return time.Time{}, fmt.Errorf("%s: encoding request: %w", label, err)
@@ -254,7 +258,9 @@ func (c *Client) do(ctx context.Context, cl call) (time.Time, error) {
 	}
 	req.Header.Set("User-Agent", "mxauth/"+Version)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if cl.form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if cl.ep.Auth {
@@ -288,7 +294,12 @@ func (c *Client) do(ctx context.Context, cl call) (time.Time, error) {
 		secrets = append(secrets, cl.token)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		perr := parseError(resp.StatusCode, resp.Header, data, label, received, secrets)
+		var perr error
+		if cl.oauth {
+			perr = parseOAuthError(resp.StatusCode, resp.Header, data, label, received, secrets)
+		} else {
+			perr = parseError(resp.StatusCode, resp.Header, data, label, received, secrets)
+		}
 		log.LogAttrs(ctx, slog.LevelDebug, "matrix request rejected", slog.String("endpoint", label), slog.Int("status", resp.StatusCode), slog.String("error", perr.Error()), slog.Duration("took", received.Sub(start)))
 		return received, perr
 	}

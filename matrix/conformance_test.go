@@ -396,6 +396,7 @@ func TestConformanceEndpointMetadata(t *testing.T) {
 		{"device_management.yaml", "/devices", "get", DevicesEndpoint},
 		{"device_management.yaml", "/devices/{deviceId}", "delete", DeleteDeviceEndpoint},
 		{"device_management.yaml", "/delete_devices", "post", DeleteDevicesEndpoint},
+		{"oauth_server_metadata.yaml", "/auth_metadata", "get", AuthMetadataEndpoint},
 	}
 	for _, c := range cases {
 		doc := node{s.load(c.file), c.file}
@@ -447,6 +448,7 @@ func TestConformanceResponses(t *testing.T) {
 		{"device_management.yaml", "/devices", "get", "200", func() any { return &DevicesResponse{} }},
 		{"device_management.yaml", "/devices/{deviceId}", "get", "200", func() any { return &Device{} }},
 		{"wellknown.yaml", "/matrix/client", "get", "200", func() any { return &WellKnown{} }},
+		{"oauth_server_metadata.yaml", "/auth_metadata", "get", "200", func() any { return &AuthMetadata{} }},
 	}
 	for _, c := range oks {
 		where := fmt.Sprintf("%s %s %s %s", c.file, strings.ToUpper(c.method), c.path, c.status)
@@ -479,6 +481,12 @@ func TestConformanceResponses(t *testing.T) {
 	if wk, err := ParseWellKnown([]byte(mustCanon(s.synth(refTo("definitions/wellknown/full.yaml"))))); err != nil || wk.IdentityServer == nil {
 		t.Errorf("wellknown example through ParseWellKnown: %v", err)
 	}
+	_, ex = s.responseExamples(s.operation("oauth_server_metadata.yaml", "/auth_metadata", "get"), "200")
+	var meta AuthMetadata
+	decodeExample(t, "auth_metadata", ex[0], &meta)
+	if err := meta.Validate(false); err != nil || !meta.SupportsDeviceGrant() || meta.AccountManagementURI == "" {
+		t.Errorf("auth_metadata example: %v %+v", err, meta)
+	}
 	_, ex = s.responseExamples(s.operation("versions.yaml", "/versions", "get"), "200")
 	var v VersionsResponse
 	decodeExample(t, "versions", ex[0], &v)
@@ -510,6 +518,7 @@ func TestConformanceErrorResponses(t *testing.T) {
 		{"capabilities.yaml", "/capabilities", "get", "429"},
 		{"device_management.yaml", "/devices/{deviceId}", "delete", "401"},
 		{"device_management.yaml", "/delete_devices", "post", "401"},
+		{"oauth_server_metadata.yaml", "/auth_metadata", "get", "404"},
 	}
 	uiaSeen, softSeen, retrySeen := false, false, false
 	for _, c := range cases {

@@ -33,5 +33,6 @@ func AllEndpoints() []Endpoint {
 		LoginFlowsEndpoint, LoginEndpoint, RefreshEndpoint, GetLoginTokenEndpoint,
 		WhoAmIEndpoint, LogoutEndpoint, LogoutAllEndpoint, CapabilitiesEndpoint,
 		DevicesEndpoint, DeleteDeviceEndpoint, DeleteDevicesEndpoint, AuthFallbackEndpoint,
+		AuthMetadataEndpoint, AuthIssuerEndpoint,
 	}
 }

@@ -224,6 +224,9 @@ func IsTransient(err error) bool {
 	if e, ok := asError(err); ok {
 		return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.ErrCode == ErrCodeLimitExceeded
 	}
+	if e, ok := AsOAuthError(err); ok {
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	}
 	var te *TransportError
 	return errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -48,6 +48,8 @@ type LoginFlow struct {
 	UnstableGetLoginToken bool               `json:"org.matrix.msc3882.get_login_token,omitempty"`
 	IdentityProviders     []IdentityProvider `json:"identity_providers,omitempty"`
 	OAuthAwarePreferred   bool               `json:"oauth_aware_preferred,omitempty"`
+	// UnstableDelegatedOIDCCompatibility is MSC3824's name for oauth_aware_preferred.
+	UnstableDelegatedOIDCCompatibility bool `json:"org.matrix.msc3824.delegated_oidc_compatibility,omitempty"`
 }
 
 // LoginFlowsResponse is the reply of GET /login.

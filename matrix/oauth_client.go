@@ -1,0 +1,277 @@
+package matrix
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Scopes of the OAuth 2.0 API (stable forms).
+const (
+	ScopeClientAPI    = "urn:matrix:client:api:*"
+	ScopeDevicePrefix = "urn:matrix:client:device:"
+)
+
+// OAuthScope is the scope a session asks for: the whole client API and exactly one device.
+func OAuthScope(deviceID string) string { return ScopeClientAPI + " " + ScopeDevicePrefix + deviceID }
+
+const deviceIDChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// NewDeviceID returns a fresh device ID for an OAuth 2.0 session: 12 characters of [A-Z0-9].
+func NewDeviceID() (string, error) {
+	out := make([]byte, 0, 12)
+	buf := make([]byte, 32)
+	for len(out) < 12 {
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("generating a device ID: %w", err)
+		}
+		for _, b := range buf {
+			// 252 is the largest multiple of 36 below 256: no bias.
+			if b < 252 && len(out) < 12 {
+				out = append(out, deviceIDChars[int(b)%len(deviceIDChars)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// ClientRegistration is the client metadata sent to the registration endpoint (RFC 7591).
+type ClientRegistration struct {
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri"`
+	ApplicationType         string   `json:"application_type"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+}
+
+// NativeClient is the registration of a public native client using grants;
+// redirectURIs may be empty for a client that only uses the device grant.
+func NativeClient(name, clientURI string, grants []string, redirectURIs []string) ClientRegistration {
+	r := ClientRegistration{
+		ClientName:              name,
+		ClientURI:               clientURI,
+		ApplicationType:         "native",
+		TokenEndpointAuthMethod: "none",
+		GrantTypes:              slices.Clone(grants),
+		RedirectURIs:            slices.Clone(redirectURIs),
+	}
+	if slices.Contains(grants, GrantAuthorizationCode) {
+		r.ResponseTypes = []string{ResponseTypeCode}
+	}
+	return r
+}
+
+func (r ClientRegistration) check() error {
+	u, err := url.Parse(r.ClientURI)
+	switch {
+	case err != nil || u.Host == "" || !strings.EqualFold(u.Scheme, "https"):
+		return errors.New("client registration: client_uri must be an https:// URL")
+	case u.User != nil:
+		return errors.New("client registration: client_uri must not contain a user name or password")
+	case len(r.GrantTypes) == 0:
+		return errors.New("client registration: no grant types")
+	}
+	return nil
+}
+
+// ClientRegistrationResponse is the 201 reply of the registration endpoint.
+type ClientRegistrationResponse struct {
+	ClientID      string   `json:"client_id"`
+	GrantTypes    []string `json:"grant_types,omitempty"`
+	ResponseTypes []string `json:"response_types,omitempty"`
+	RedirectURIs  []string `json:"redirect_uris,omitempty"`
+}
+
+func (r *ClientRegistrationResponse) validate() error {
+	if r.ClientID == "" {
+		return fmt.Errorf("%w: registration reply lacks client_id", ErrMalformedResponse)
+	}
+	return nil
+}
+
+// GrantDroppedError is a registration the server accepted without some grant
+// types the client asked for (an administrator may have disabled one).
+type GrantDroppedError struct {
+	ClientID string
+	Dropped  []string // sanitised
+}
+
+func (e *GrantDroppedError) Error() string {
+	return "the authorization server registered the client without the grant type(s) " + strings.Join(e.Dropped, ", ")
+}
+
+// RegisterClient registers a client (RFC 7591) at the metadata's registration
+// endpoint. A reply granting fewer grant types than asked for is a
+// *GrantDroppedError: a later flow would fail in a less clear way.
+func (c *Client) RegisterClient(ctx context.Context, meta *AuthMetadata, reg ClientRegistration) (*ClientRegistrationResponse, error) {
+	if err := reg.check(); err != nil {
+		return nil, err
+	}
+	target, err := c.oauthURL("registration_endpoint", meta.RegistrationEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	var out ClientRegistrationResponse
+	if _, err := c.do(ctx, call{ep: oauthEndpoint(http.MethodPost, "registration_endpoint"), rawURL: target, body: reg, out: &out, oauth: true}); err != nil {
+		return nil, err
+	}
+	granted := out.GrantTypes
+	if granted == nil {
+		granted = []string{GrantAuthorizationCode} // RFC 7591 section 2: the default
+	}
+	var dropped []string
+	for _, g := range reg.GrantTypes {
+		if !slices.Contains(granted, g) {
+			dropped = append(dropped, Sanitize(g))
+		}
+	}
+	if len(dropped) > 0 {
+		return nil, &GrantDroppedError{ClientID: Sanitize(out.ClientID), Dropped: dropped}
+	}
+	return &out, nil
+}
+
+// oauthURL checks an endpoint URL from the metadata against the client's http rule.
+func (c *Client) oauthURL(field, raw string) (string, error) {
+	if _, err := checkOAuthURL(field, raw, c.insecure); err != nil {
+		return "", err
+	}
+	return raw, nil
+}
+
+// TokenRequest is a form POSTed to the token endpoint; fields a grant does not use stay empty.
+type TokenRequest struct {
+	GrantType    string
+	ClientID     string
+	Code         Secret // authorization_code
+	RedirectURI  string // authorization_code
+	CodeVerifier Secret // authorization_code (PKCE)
+	DeviceCode   Secret // device_code
+	RefreshToken Secret // refresh_token
+}
+
+func (r TokenRequest) form() url.Values {
+	f := url.Values{"grant_type": {r.GrantType}, "client_id": {r.ClientID}}
+	add := func(k, v string) {
+		if v != "" {
+			f.Set(k, v)
+		}
+	}
+	add("code", r.Code.Reveal())
+	add("redirect_uri", r.RedirectURI)
+	add("code_verifier", r.CodeVerifier.Reveal())
+	add("device_code", r.DeviceCode.Reveal())
+	add("refresh_token", r.RefreshToken.Reveal())
+	return f
+}
+
+func (r TokenRequest) secrets() []Secret {
+	return []Secret{r.Code, r.CodeVerifier, r.DeviceCode, r.RefreshToken}
+}
+
+// OAuthTokenResponse is the 200 reply of the token endpoint (RFC 6749 section 5.1).
+type OAuthTokenResponse struct {
+	AccessToken  Secret    `json:"access_token"`
+	TokenType    string    `json:"token_type"`
+	ExpiresIn    *int64    `json:"expires_in,omitempty"` // seconds
+	RefreshToken Secret    `json:"refresh_token"`
+	Scope        string    `json:"scope,omitempty"`
+	ReceivedAt   time.Time `json:"-"`
+}
+
+// validate requires a refresh token: a session without one would end when the
+// short-lived access token does, breaking the promise to stay signed in.
+func (r *OAuthTokenResponse) validate() error {
+	switch {
+	case r.AccessToken.IsZero():
+		return fmt.Errorf("%w: token reply lacks access_token", ErrMalformedResponse)
+	case r.RefreshToken.IsZero():
+		return fmt.Errorf("%w: token reply lacks refresh_token", ErrMalformedResponse)
+	case !strings.EqualFold(r.TokenType, "Bearer"):
+		return fmt.Errorf("%w: token reply has token_type %q, not Bearer", ErrMalformedResponse, SanitizeLimit(r.TokenType, 32))
+	case r.ExpiresIn != nil && *r.ExpiresIn < 0:
+		return fmt.Errorf("%w: token reply has a negative expires_in", ErrMalformedResponse)
+	case !r.AccessToken.printable() || !r.RefreshToken.printable():
+		return fmt.Errorf("%w: token reply has a token with characters a token cannot hold", ErrMalformedResponse)
+	}
+	return nil
+}
+
+// Tokens returns the token set this reply grants.
+func (r *OAuthTokenResponse) Tokens() TokenSet {
+	var ms *int64
+	if r.ExpiresIn != nil {
+		v := min(*r.ExpiresIn, int64(1<<53)/1000) * 1000
+		ms = &v
+	}
+	return TokenSet{
+		AccessToken:  r.AccessToken,
+		RefreshToken: r.RefreshToken,
+		IssuedAt:     r.ReceivedAt,
+		ExpiresAt:    deadline(r.ReceivedAt, ms),
+	}
+}
+
+// RequestToken POSTs a grant to the token endpoint. OAuth errors
+// (authorization_pending, invalid_grant...) come back as *OAuthError.
+func (c *Client) RequestToken(ctx context.Context, meta *AuthMetadata, req TokenRequest) (*OAuthTokenResponse, error) {
+	if req.GrantType == "" || req.ClientID == "" {
+		return nil, errors.New("token request needs a grant type and a client ID")
+	}
+	target, err := c.oauthURL("token_endpoint", meta.TokenEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	var out OAuthTokenResponse
+	at, err := c.do(ctx, call{
+		ep:      oauthEndpoint(http.MethodPost, "token_endpoint"),
+		rawURL:  target,
+		form:    req.form(),
+		out:     &out,
+		oauth:   true,
+		secrets: req.secrets(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.ReceivedAt = at
+	return &out, nil
+}
+
+// Token type hints for revocation (RFC 7009 section 2.1).
+const (
+	TokenHintAccess  = "access_token"
+	TokenHintRefresh = "refresh_token"
+)
+
+// RevokeToken revokes a token (RFC 7009) at the metadata's revocation endpoint;
+// revoking either token of a session ends both. 200 is success.
+func (c *Client) RevokeToken(ctx context.Context, meta *AuthMetadata, clientID string, token Secret, hint string) error {
+	if token.IsZero() {
+		return fmt.Errorf("revocation: %w", ErrNoAccessToken)
+	}
+	target, err := c.oauthURL("revocation_endpoint", meta.RevocationEndpoint)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"token": {token.Reveal()}, "client_id": {clientID}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	_, err = c.do(ctx, call{
+		ep:      oauthEndpoint(http.MethodPost, "revocation_endpoint"),
+		rawURL:  target,
+		form:    form,
+		oauth:   true,
+		secrets: []Secret{token},
+	})
+	return err
+}
