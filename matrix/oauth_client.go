@@ -275,3 +275,97 @@ func (c *Client) RevokeToken(ctx context.Context, meta *AuthMetadata, clientID s
 	})
 	return err
 }
+
+// ErrNoDeviceGrant is returned when the server's metadata offers no device authorisation grant.
+var ErrNoDeviceGrant = errors.New("the authorization server does not offer the device authorisation grant")
+
+// defaultPollInterval is RFC 8628's polling interval when the server names none.
+const defaultPollInterval = 5 * time.Second
+
+// DeviceAuthorization is the reply of the device authorization endpoint (RFC 8628 section 3.2).
+type DeviceAuthorization struct {
+	DeviceCode              Secret    `json:"device_code"`
+	UserCode                string    `json:"user_code"`
+	VerificationURI         string    `json:"verification_uri"`
+	VerificationURIComplete string    `json:"verification_uri_complete,omitempty"`
+	ExpiresIn               int64     `json:"expires_in"` // seconds
+	Interval                int64     `json:"interval,omitempty"`
+	ReceivedAt              time.Time `json:"-"`
+}
+
+// validate refuses a reply the user could not act on. The user code and the
+// URIs are shown to the user to type or open, so text that sanitising would
+// change is refused rather than shown altered.
+func (r *DeviceAuthorization) validate() error {
+	switch {
+	case r.DeviceCode.IsZero() || !r.DeviceCode.printable():
+		return fmt.Errorf("%w: device authorization reply lacks a usable device_code", ErrMalformedResponse)
+	case r.UserCode == "" || Sanitize(r.UserCode) != r.UserCode:
+		return fmt.Errorf("%w: device authorization reply lacks a displayable user_code", ErrMalformedResponse)
+	case r.VerificationURI == "":
+		return fmt.Errorf("%w: device authorization reply lacks verification_uri", ErrMalformedResponse)
+	case r.ExpiresIn <= 0:
+		return fmt.Errorf("%w: device authorization reply lacks a positive expires_in", ErrMalformedResponse)
+	case r.Interval < 0:
+		return fmt.Errorf("%w: device authorization reply has a negative interval", ErrMalformedResponse)
+	}
+	return nil
+}
+
+// checkURIs applies the client's http rule to the URIs the user is sent to.
+func (r *DeviceAuthorization) checkURIs(allowInsecure bool) error {
+	for field, raw := range map[string]string{"verification_uri": r.VerificationURI, "verification_uri_complete": r.VerificationURIComplete} {
+		if raw == "" {
+			continue
+		}
+		if _, err := checkOAuthURL(field, raw, allowInsecure); err != nil {
+			var me *AuthMetadataError
+			errors.As(err, &me)
+			return fmt.Errorf("%w: device authorization reply: %s %s", ErrMalformedResponse, me.Field, me.Reason)
+		}
+		if Sanitize(raw) != raw {
+			return fmt.Errorf("%w: device authorization reply: %s holds characters that cannot be shown", ErrMalformedResponse, field)
+		}
+	}
+	return nil
+}
+
+// PollInterval is how long to wait between token requests: the server's interval, else 5 s.
+func (r *DeviceAuthorization) PollInterval() time.Duration {
+	if r.Interval <= 0 {
+		return defaultPollInterval
+	}
+	return clampDuration(float64(r.Interval) * float64(time.Second))
+}
+
+// ExpiresAt is when the device code stops being accepted.
+func (r *DeviceAuthorization) ExpiresAt() time.Time {
+	return r.ReceivedAt.Add(clampDuration(float64(r.ExpiresIn) * float64(time.Second)))
+}
+
+// RequestDeviceAuthorization starts a device authorisation grant (RFC 8628) for clientID and scope.
+func (c *Client) RequestDeviceAuthorization(ctx context.Context, meta *AuthMetadata, clientID, scope string) (*DeviceAuthorization, error) {
+	if meta.DeviceAuthorizationEndpoint == "" {
+		return nil, ErrNoDeviceGrant
+	}
+	target, err := c.oauthURL("device_authorization_endpoint", meta.DeviceAuthorizationEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	var out DeviceAuthorization
+	at, err := c.do(ctx, call{
+		ep:     oauthEndpoint(http.MethodPost, "device_authorization_endpoint"),
+		rawURL: target,
+		form:   url.Values{"client_id": {clientID}, "scope": {scope}},
+		out:    &out,
+		oauth:  true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := out.checkURIs(c.insecure); err != nil {
+		return nil, &TransportError{Endpoint: "POST device_authorization_endpoint", Err: err}
+	}
+	out.ReceivedAt = at
+	return &out, nil
+}

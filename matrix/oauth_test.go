@@ -464,3 +464,51 @@ func TestOAuthSecretsNeverInErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestDeviceAuthorization(t *testing.T) {
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	w := newWire(t)
+	c := w.client(t, WithClock(func() time.Time { return at }))
+	meta := testMetadata(w.URL)
+	if _, err := c.RequestDeviceAuthorization(testCtx(t), meta, "c", OAuthScope("D")); !errors.Is(err, ErrNoDeviceGrant) {
+		t.Fatalf("no endpoint: %v", err)
+	}
+	meta.DeviceAuthorizationEndpoint = w.URL + "/oauth2/device"
+	w.reply("POST", "/oauth2/device", 200, `{"device_code":"DC_0123456789","user_code":"ABC123","verification_uri":"https://auth.example.com/link","expires_in":1200}`)
+	da, err := c.RequestDeviceAuthorization(testCtx(t), meta, "01JCLIENT", OAuthScope("ABCDEFGHIJKL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da.UserCode != "ABC123" || da.PollInterval() != 5*time.Second || !da.ExpiresAt().Equal(at.Add(20*time.Minute)) || da.DeviceCode != "DC_0123456789" {
+		t.Fatalf("reply %+v", da)
+	}
+	form, _ := url.ParseQuery(string(w.last(t).Body))
+	if form.Get("client_id") != "01JCLIENT" || form.Get("scope") != "urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJKL" {
+		t.Fatalf("form %v", form)
+	}
+	w.reply("POST", "/oauth2/device", 200, `{"device_code":"DC","user_code":"ABC123","verification_uri":"https://a/link","verification_uri_complete":"https://a/link?code=ABC123","expires_in":600,"interval":10}`)
+	if da, err = c.RequestDeviceAuthorization(testCtx(t), meta, "c", "s"); err != nil || da.PollInterval() != 10*time.Second || da.VerificationURIComplete == "" {
+		t.Fatalf("%+v %v", da, err)
+	}
+
+	bad := map[string]string{
+		`{"user_code":"A","verification_uri":"https://a/","expires_in":5}`:                                                              "lacks a usable device_code",
+		`{"device_code":"D","user_code":"A\u001b[2J","verification_uri":"https://a/","expires_in":5}`:                                   "lacks a displayable user_code",
+		`{"device_code":"D","user_code":"A","expires_in":5}`:                                                                            "lacks verification_uri",
+		`{"device_code":"D","user_code":"A","verification_uri":"https://a/"}`:                                                           "lacks a positive expires_in",
+		`{"device_code":"D","user_code":"A","verification_uri":"https://a/","expires_in":5,"interval":-1}`:                              "negative interval",
+		`{"device_code":"D","user_code":"A","verification_uri":"http://evil.example/","expires_in":5}`:                                  `verification_uri "http://evil.example/" must use https`,
+		`{"device_code":"D","user_code":"A","verification_uri":"https://a/\u202e","expires_in":5}`:                                      "verification_uri holds characters that cannot be shown",
+		`{"device_code":"D","user_code":"A","verification_uri":"https://a/","verification_uri_complete":"javascript:x","expires_in":5}`: "verification_uri_complete",
+	}
+	for body, want := range bad {
+		w.reply("POST", "/oauth2/device", 200, body)
+		if _, err := c.RequestDeviceAuthorization(testCtx(t), meta, "c", "s"); !errors.Is(err, ErrMalformedResponse) || !strings.Contains(err.Error(), want) || strings.ContainsAny(err.Error(), "\x1b\u202e") {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+	w.reply("POST", "/oauth2/device", 400, `{"error":"invalid_scope"}`)
+	if _, err := c.RequestDeviceAuthorization(testCtx(t), meta, "c", "s"); !hasOAuthCode(err, "invalid_scope") {
+		t.Fatalf("refusal: %v", err)
+	}
+}
