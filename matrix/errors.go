@@ -233,6 +233,9 @@ func IsTransient(err error) bool {
 
 // RetryAfter returns the server-requested wait, if it gave one.
 func RetryAfter(err error) (time.Duration, bool) {
+	if oe, ok := AsOAuthError(err); ok && oe.RetryAfter > 0 {
+		return oe.RetryAfter, true
+	}
 	e, ok := asError(err)
 	if !ok || e.RetryAfter <= 0 {
 		return 0, false

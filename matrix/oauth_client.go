@@ -79,6 +79,31 @@ func (r ClientRegistration) check() error {
 	case len(r.GrantTypes) == 0:
 		return errors.New("client registration: no grant types")
 	}
+	for _, raw := range r.RedirectURIs {
+		if err := checkRedirectURI(raw); err != nil {
+			return fmt.Errorf("client registration: redirect URI %q %w", displayURL(raw), err)
+		}
+	}
+	return nil
+}
+
+// checkRedirectURI applies the spec's rules a native client can break: no user
+// info or fragment, plain http only to loopback, and a loopback URI registered
+// without a port (the server accepts any port at authorisation time).
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "":
+		return errors.New("is not an absolute URI")
+	case u.User != nil:
+		return errors.New("must not contain a user name or password")
+	case u.Fragment != "":
+		return errors.New("must not have a fragment")
+	case strings.EqualFold(u.Scheme, "http") && !IsLoopbackHost(u.Hostname()):
+		return errors.New("uses plain http:// to a host that is not loopback")
+	case IsLoopbackHost(u.Hostname()) && u.Port() != "":
+		return errors.New("is a loopback URI with a port; register it without one")
+	}
 	return nil
 }
 

@@ -184,7 +184,9 @@ func (r *authIssuerResponse) validate() error {
 func (c *Client) AuthMetadata(ctx context.Context) (*AuthMetadata, error) {
 	for _, p := range append([]string{AuthMetadataEndpoint.Path}, AuthMetadataEndpoint.History...) {
 		var m AuthMetadata
-		_, err := c.do(ctx, call{ep: AuthMetadataEndpoint, path: p, out: &m})
+		ep := AuthMetadataEndpoint
+		ep.Path = p // errors name the path that failed
+		_, err := c.do(ctx, call{ep: ep, out: &m})
 		if err == nil {
 			return c.checkedMetadata(&m, "")
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -93,6 +94,13 @@ func TestAuthMetadataFallbackChain(t *testing.T) {
 	_, err = w.client(t).AuthMetadata(testCtx(t))
 	if !errors.Is(err, ErrOAuthUnsupported) || !IsUnsupported(err) {
 		t.Fatalf("legacy server: %v", err)
+	}
+
+	// An error from the unstable path names that path.
+	w = newWire(t)
+	w.reply("GET", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata", 200, metadataJSON(t, w.URL, map[string]any{"foo": 1, "issuer": 5}))
+	if _, err = w.client(t).AuthMetadata(testCtx(t)); !errors.Is(err, ErrMalformedResponse) || !strings.Contains(err.Error(), "GET /_matrix/client/unstable/org.matrix.msc2965/auth_metadata: ") {
+		t.Fatalf("unstable path error: %v", err)
 	}
 
 	// A failure that is not "unsupported" stops the chain: it is no proof of a legacy server.
@@ -267,7 +275,7 @@ func TestRegisterClient(t *testing.T) {
 	}
 	// A reply without grant_types means the RFC 7591 default, authorization_code only.
 	w.reply("POST", "/oauth2/register", 201, `{"client_id":"01JCLIENT"}`)
-	code := NativeClient("mxauth", "https://mxauth.example.org/", []string{GrantAuthorizationCode, GrantRefreshToken}, []string{"http://127.0.0.1/callback"})
+	code := NativeClient("mxauth", "https://mxauth.example.org/", []string{GrantAuthorizationCode, GrantRefreshToken}, []string{"http://127.0.0.1/callback", "http://[::1]/callback", "org.example.mxauth:/callback", "https://app.mxauth.example.org/cb"})
 	if _, err = c.RegisterClient(testCtx(t), testMetadata(w.URL), code); !errors.As(err, &gd) || gd.Dropped[0] != GrantRefreshToken {
 		t.Fatalf("default grants: %v", err)
 	}
@@ -290,8 +298,15 @@ func TestRegisterClient(t *testing.T) {
 		NativeClient("x", "http://mxauth.example.org/", []string{GrantRefreshToken}, nil),
 		NativeClient("x", "https://u:p@mxauth.example.org/", []string{GrantRefreshToken}, nil),
 		NativeClient("x", "https://mxauth.example.org/", nil, nil),
+		NativeClient("x", "https://mxauth.example.org/", []string{GrantAuthorizationCode}, []string{"http://127.0.0.1:8080/callback"}),
+		NativeClient("x", "https://mxauth.example.org/", []string{GrantAuthorizationCode}, []string{"http://mxauth.example.org/callback"}),
+		NativeClient("x", "https://mxauth.example.org/", []string{GrantAuthorizationCode}, []string{"https://u:p@mxauth.example.org/callback"}),
+		NativeClient("x", "https://mxauth.example.org/", []string{GrantAuthorizationCode}, []string{"https://mxauth.example.org/callback#f"}),
+		NativeClient("x", "https://mxauth.example.org/", []string{GrantAuthorizationCode}, []string{"/callback"}),
 	} {
-		if _, err := c.RegisterClient(testCtx(t), testMetadata(w.URL), bad); err == nil || strings.Contains(err.Error(), "u:p") {
+		_, err := c.RegisterClient(testCtx(t), testMetadata(w.URL), bad)
+		t.Logf("refused: %v", err)
+		if err == nil || strings.Contains(err.Error(), "u:p") {
 			t.Fatalf("bad registration %+v: %v", bad, err)
 		}
 	}
@@ -326,6 +341,9 @@ func TestRevokeToken(t *testing.T) {
 	}
 	w.reply("POST", "/oauth2/revoke", 503, `<html><title>down</title></html>`, "Retry-After", "7")
 	err = c.RevokeToken(testCtx(t), testMetadata(w.URL), "01JCLIENT", "mat_ACCESS_12345678", "")
+	if d, ok := RetryAfter(err); !ok || d != 7*time.Second {
+		t.Fatalf("503 Retry-After: %v %v", d, ok)
+	}
 	if oe, ok := AsOAuthError(err); !ok || !IsTransient(err) || oe.RetryAfter != 7*time.Second || !strings.Contains(err.Error(), "down (not an OAuth 2.0 response)") {
 		t.Fatalf("503: %v", err)
 	}
@@ -431,7 +449,8 @@ func TestOAuthSecretsNeverInErrors(t *testing.T) {
 	}
 	echo("/oauth2/token")
 	echo("/oauth2/revoke")
-	c := w.client(t)
+	var logs strings.Builder
+	c := w.client(t, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	meta := testMetadata(w.URL)
 	var errs []error
 	for _, req := range []TokenRequest{
@@ -449,6 +468,10 @@ func TestOAuthSecretsNeverInErrors(t *testing.T) {
 			out.WriteString(err.Error() + "\n")
 		}
 	}
+	if !strings.Contains(logs.String(), "token_endpoint") {
+		t.Fatal("no request logs captured")
+	}
+	out.WriteString(logs.String())
 	tok := &OAuthTokenResponse{AccessToken: secrets[0], RefreshToken: secrets[1]}
 	for _, v := range []any{tok, *tok, TokenRequest{Code: secrets[3], CodeVerifier: secrets[4], DeviceCode: secrets[2], RefreshToken: secrets[1]}} {
 		for _, verb := range []string{"%v", "%+v", "%#v"} {
