@@ -93,9 +93,16 @@ func (s *Server) buildRoutes() []route {
 	rs = s.addRoute(rs, clientPaths("logout/all", cv...), map[string]handlerFunc{"POST": s.handleLogoutAll})
 	rs = s.addRoute(rs, clientPaths("capabilities", cv...), map[string]handlerFunc{"GET": s.handleCapabilities})
 	rs = s.addRoute(rs, clientPaths("devices", cv...), map[string]handlerFunc{"GET": s.handleDevices})
-	rs = s.addRoute(rs, clientPaths("devices/{}", cv...), map[string]handlerFunc{
-		"GET": s.handleGetDevice, "PUT": s.handlePutDevice, "DELETE": s.handleDeleteDevice})
-	rs = s.addRoute(rs, clientPaths("delete_devices", cv...), map[string]handlerFunc{"POST": s.handleDeleteDevices})
+	if s.opt.Delegated {
+		// With delegation, devices are deleted through account management.
+		rs = s.addRoute(rs, clientPaths("devices/{}", cv...), map[string]handlerFunc{
+			"GET": s.handleGetDevice, "PUT": s.handlePutDevice, "DELETE": handleUnrecognized})
+		rs = s.addAuthRoutes(rs)
+	} else {
+		rs = s.addRoute(rs, clientPaths("devices/{}", cv...), map[string]handlerFunc{
+			"GET": s.handleGetDevice, "PUT": s.handlePutDevice, "DELETE": s.handleDeleteDevice})
+		rs = s.addRoute(rs, clientPaths("delete_devices", cv...), map[string]handlerFunc{"POST": s.handleDeleteDevices})
+	}
 	rs = s.addRoute(rs, clientPaths("auth/{}/fallback/web", cv...), map[string]handlerFunc{
 		"GET": s.handleFallback, "POST": s.handleFallback})
 	return rs
@@ -129,6 +136,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	writeError(w, unrecognized(http.StatusNotFound))
 }
 
+func handleUnrecognized(w http.ResponseWriter, _ *http.Request, _ *reqInfo, _ []string) {
+	writeError(w, unrecognized(http.StatusNotFound))
+}
+
 func (s *Server) wellKnown() map[string]any {
 	return map[string]any{"m.homeserver": map[string]any{"base_url": s.url}}
 }
@@ -155,6 +166,15 @@ func (s *Server) handleVersions(w http.ResponseWriter, _ *http.Request, _ *reqIn
 
 func (s *Server) handleLoginFlows(w http.ResponseWriter, _ *http.Request, _ *reqInfo, _ []string) {
 	flows := []map[string]any{{"type": "m.login.password"}}
+	if s.opt.Delegated {
+		// MAS's compatibility layer: SSO that OAuth-aware clients should
+		// replace with OAuth, plus passwords when the provider has them.
+		flows = []map[string]any{{"type": "m.login.sso", "oauth_aware_preferred": true,
+			"org.matrix.msc3824.delegated_oidc_compatibility": true}}
+		if s.opt.PasswordCompat {
+			flows = append(flows, map[string]any{"type": "m.login.password"})
+		}
+	}
 	if !s.opt.NoGetToken {
 		tf := map[string]any{"type": "m.login.token"}
 		if s.opt.GetTokenUnstableOnly {
@@ -258,7 +278,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, ri *reqInfo, body
 	defer s.mu.Unlock()
 	var u *user
 	switch {
-	case typ == "m.login.password":
+	case typ == "m.login.password" && (!s.opt.Delegated || s.opt.PasswordCompat):
 		userID, e := s.identifiedUser(body)
 		if e != nil {
 			return e
@@ -419,6 +439,9 @@ func (s *Server) authenticate(r *http.Request, ri *reqInfo, o authOpts) (*access
 		return nil, errf(http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
 	}
 	a := s.access[tok]
+	if a == nil && s.opt.Delegated {
+		return s.authenticateOAuth(tok, r, ri)
+	}
 	if a == nil {
 		return nil, unknownToken(false)
 	}
@@ -462,6 +485,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, ri *reqInf
 		writeError(w, e)
 		return
 	}
+	if a.oauth {
+		writeError(w, oauthLogoutRefused())
+		return
+	}
 	s.deleteDevice(a.dev)
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
@@ -472,6 +499,10 @@ func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request, ri *req
 	a, e := s.authenticate(r, ri, authOpts{allowLocked: true, allowExpired: true})
 	if e != nil {
 		writeError(w, e)
+		return
+	}
+	if a.oauth {
+		writeError(w, oauthLogoutRefused())
 		return
 	}
 	for _, d := range a.dev.user.devices {

@@ -45,6 +45,25 @@ type Options struct {
 	// LogLimit caps the request log (oldest entries dropped); 0 = 100000,
 	// negative = unlimited. Counters are not affected by the cap.
 	LogLimit int
+
+	// Delegated makes the server delegate authentication to an in-process
+	// authorization server that behaves like MAS (served under /auth/):
+	// auth_metadata, OAuth tokens validated by introspection, no get_token,
+	// no device deletion through the Client-Server API.
+	Delegated bool
+	// PasswordCompat keeps m.login.password on /login in delegated mode
+	// (MAS's compatibility layer with passwords on).
+	PasswordCompat bool
+	// DeviceGrantDisabled drops the device code grant from registrations, as
+	// MAS does when its admin disabled it.
+	DeviceGrantDisabled bool
+	// DeviceInterval is the device grant's polling interval (default 5 s).
+	DeviceInterval time.Duration
+	// VerificationURIComplete adds verification_uri_complete to device
+	// authorization replies (MAS omits it by default).
+	VerificationURIComplete bool
+	// OAuthAccessLifetime is the lifetime of OAuth access tokens (default 5 min).
+	OAuthAccessLifetime time.Duration
 }
 
 // Fault replaces or disturbs the handling of requests whose path starts with
@@ -109,6 +128,7 @@ type Server struct {
 	refreshes      int
 	lastUIAPrune   time.Time
 	lastLoginPrune time.Time
+	auth           *authState // delegated mode's authorization server
 }
 
 // New starts a server on 127.0.0.1 with a random port.
@@ -130,6 +150,15 @@ func NewOnListener(l net.Listener, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.DeviceInterval <= 0 {
+		opt.DeviceInterval = 5 * time.Second
+	}
+	if opt.OAuthAccessLifetime <= 0 {
+		opt.OAuthAccessLifetime = 5 * time.Minute
+	}
+	if opt.Delegated {
+		opt.NoGetToken = true // Synapse refuses get_token with delegation
+	}
 	if opt.LogLimit == 0 {
 		opt.LogLimit = 100000
 	}
@@ -144,6 +173,7 @@ func NewOnListener(l net.Listener, opt Options) *Server {
 		loginTokens: map[string]*loginTok{},
 		uia:         map[string]*uiaSession{},
 		failures:    map[string][]time.Time{},
+		auth:        newAuthState(),
 	}
 	hostPort := publicHostPort(l.Addr())
 	s.url = "http://" + hostPort

@@ -38,6 +38,7 @@ type accessTok struct {
 	dev       *device
 	expiresAt time.Time   // zero: never
 	refresh   *refreshTok // issued together; nil when the client did not opt in
+	oauth     bool        // an OAuth access token, validated by introspection
 }
 
 // refreshTok is one link of a rotation chain. prev is the token it replaced,
