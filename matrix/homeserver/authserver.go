@@ -150,7 +150,6 @@ func (s *Server) handleAuthMetadata(w http.ResponseWriter, _ *http.Request, _ *r
 		"grant_types_supported":                 []string{grantAuthCode, grantRefresh, grantDeviceCode},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"none"},
-		"prompt_values_supported":               []string{"create"},
 	})
 }
 

@@ -196,13 +196,17 @@ func TestDelegatedDeviceGrant(t *testing.T) {
 	clk.Advance(301 * time.Second)
 	expectUnknownToken(t, c.whoami(tok.str("access_token")), false)
 
-	// The request log sees the authorization server's endpoints too.
-	var sawToken bool
-	for _, e := range s.Requests() {
-		sawToken = sawToken || e.Path == "/auth/oauth2/token"
+	// Faults and the request log see the authorization server's endpoints too.
+	s.InjectFault(Fault{PathPrefix: "/auth/oauth2/token", Status: 503, Body: `{"error":"temporarily_unavailable"}`})
+	if r := c.form("/auth/oauth2/token", poll); r.status != 503 {
+		t.Fatalf("fault not applied: %d %s", r.status, r.raw)
 	}
-	if !sawToken {
-		t.Fatal("token endpoint missing from the request log")
+	var sawFault bool
+	for _, e := range s.Requests() {
+		sawFault = sawFault || (e.Path == "/auth/oauth2/token" && e.Fault == "status" && e.Status == 503)
+	}
+	if !sawFault {
+		t.Fatal("the faulted token request is missing from the request log")
 	}
 }
 
