@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -130,7 +131,7 @@ func (s *Server) addAuthRoutes(rs []route) []route {
 	add("/link", map[string]handlerFunc{"GET": s.handleLink, "POST": s.handleLink})
 	add("/login", map[string]handlerFunc{"GET": s.handleBrowserLogin, "POST": s.handleBrowserLogin})
 	add("/consent", map[string]handlerFunc{"GET": s.handleConsent, "POST": s.handleConsent})
-	add("/account", map[string]handlerFunc{"GET": s.handleAccount})
+	add("/account", map[string]handlerFunc{"GET": s.handleAccount, "POST": s.handleAccount})
 	return rs
 }
 
@@ -583,6 +584,7 @@ var authPage = template.Must(template.New("auth").Parse(`<!DOCTYPE html>
 <input type="submit" value="Sign in">
 {{else if eq .Form "consent"}}<button type="submit" name="action" value="approve">Allow</button>
 <button type="submit" name="action" value="deny">Deny</button>
+{{else if eq .Form "confirm"}}<input type="submit" value="Sign out">
 {{end}}</form>{{end}}
 {{range .List}}<p>{{.}}</p>
 {{end}}</body></html>
@@ -771,19 +773,54 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request, _ *reqInf
 	http.Redirect(w, r, withQuery(req.redirectURI, url.Values{"code": {code}, "state": {req.state}}), http.StatusSeeOther)
 }
 
-// handleAccount is the account-management page: the user's devices.
+// handleAccount is the account-management page: the user's devices, and
+// signing one out (action org.matrix.device_delete), which ends its OAuth
+// sessions too.
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, _ *reqInfo, _ []string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	_ = r.ParseForm()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.requireBrowserUser(w, r)
 	if u == nil {
 		return
 	}
-	var list []string
+	if r.Form.Get("action") == "org.matrix.device_delete" {
+		s.accountDeviceDelete(w, r, u, r.Form.Get("device_id"))
+		return
+	}
+	ids := make([]string, 0, len(u.devices))
 	for id := range u.devices {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	list := make([]string, 0, len(ids))
+	for _, id := range ids {
 		list = append(list, "Device "+id)
 	}
 	renderPage(w, http.StatusOK, pageData{Title: "Account " + u.id, List: list})
+}
+
+// accountDeviceDelete confirms (GET) and performs (POST) a device sign-out. Caller holds s.mu.
+func (s *Server) accountDeviceDelete(w http.ResponseWriter, r *http.Request, u *user, deviceID string) {
+	d := u.devices[deviceID]
+	if d == nil {
+		renderPage(w, http.StatusNotFound, pageData{Title: "Sign out a device", Problem: "No such device"})
+		return
+	}
+	if r.Method == http.MethodGet {
+		renderPage(w, http.StatusOK, pageData{Title: "Sign out a device", Form: "confirm", Action: authPrefix + "/account",
+			Text:   "Sign out device " + deviceID + "?",
+			Hidden: map[string]string{"action": "org.matrix.device_delete", "device_id": deviceID}})
+		return
+	}
+	for _, rt := range s.auth.refresh {
+		if rt.sess.user == u && rt.sess.deviceID == deviceID && !rt.sess.ended {
+			s.endSession(rt.sess)
+		}
+	}
+	s.deleteDevice(d)
+	renderPage(w, http.StatusOK, pageData{Title: "Sign out a device", Text: "Device " + deviceID + " has been signed out."})
 }
 
 // oauthLogoutRefused is the compatibility layer's answer to /logout with an

@@ -401,3 +401,31 @@ func TestDelegatedPagesEscapeInput(t *testing.T) {
 		t.Fatalf("unescaped input in page: %s", page)
 	}
 }
+
+func TestDelegatedAccountManagementSignsOutDevice(t *testing.T) {
+	s, c, _ := delegatedServer(t, Options{})
+	client := register(c, grantDeviceCode, grantRefresh).str("client_id")
+	tok := deviceTokens(t, c, client)
+	if c.whoami(tok.str("access_token")).status != 200 {
+		t.Fatal("token refused")
+	}
+	meta := c.do("GET", "/_matrix/client/v1/auth_metadata", "", nil)
+	b := newBrowser(t)
+	at, page := b.get(meta.str("account_management_uri") + "?action=org.matrix.device_delete&device_id=OAUTHDEV0001")
+	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": "wonderland"})
+	if !strings.Contains(page, "Sign out device OAUTHDEV0001?") {
+		t.Fatalf("confirmation page: %s", page)
+	}
+	if c.whoami(tok.str("access_token")).status != 200 {
+		t.Fatal("the confirmation page alone signed the device out")
+	}
+	if _, page = b.submit(at, page, nil); !strings.Contains(page, "has been signed out") {
+		t.Fatalf("result page: %s", page)
+	}
+	expectUnknownToken(t, c.whoami(tok.str("access_token")), false)
+	r := c.form("/auth/oauth2/token", url.Values{"grant_type": {grantRefresh}, "refresh_token": {tok.str("refresh_token")}, "client_id": {client}})
+	expectOAuthErr(t, r, "invalid_grant")
+	if d := s.Devices("@alice:" + s.ServerName()); len(d) != 0 {
+		t.Fatalf("device survived: %v", d)
+	}
+}
