@@ -891,7 +891,13 @@ func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) er
 	}
 	s.mgr.Remove(key)
 	if err := s.store.RemoveAccount(ctx, a.UserID); err != nil {
-		return err
+		if !localOnly {
+			// The server has ended the session: tokens left in the keyring
+			// are dead, so they go even when the account entry cannot, and
+			// the entry then reads as needing sign-in, never as active.
+			_ = s.store.DeleteTokens(context.WithoutCancel(ctx), key)
+		}
+		return fmt.Errorf("signed out on the server, but the account could not be removed here: %w", err)
 	}
 	s.setMissing(a.UserID, nil)
 	return nil
