@@ -250,6 +250,31 @@ func (k ServerAuthKind) String() string {
 	}
 }
 
+// Name is the kind's short name in the account index and in JSON output:
+// "legacy", "oauth" or "oauth-compat"; "" for an unknown kind.
+func (k ServerAuthKind) Name() string {
+	switch k {
+	case AuthLegacy:
+		return "legacy"
+	case AuthOAuthOnly:
+		return "oauth"
+	case AuthOAuthPasswordCompat:
+		return "oauth-compat"
+	default:
+		return ""
+	}
+}
+
+// ParseServerAuthKind reads a Name; anything else is 0 (unknown).
+func ParseServerAuthKind(name string) ServerAuthKind {
+	for _, k := range []ServerAuthKind{AuthLegacy, AuthOAuthOnly, AuthOAuthPasswordCompat} {
+		if k.Name() == name {
+			return k
+		}
+	}
+	return 0
+}
+
 // ServerAuth is what a probe of the homeserver's authentication found.
 type ServerAuth struct {
 	Kind     ServerAuthKind

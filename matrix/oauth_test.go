@@ -538,3 +538,14 @@ func TestRequestDeviceAuthorization(t *testing.T) {
 		t.Fatalf("refusal: %v", err)
 	}
 }
+
+func TestServerAuthKindNames(t *testing.T) {
+	for _, k := range []ServerAuthKind{AuthLegacy, AuthOAuthOnly, AuthOAuthPasswordCompat} {
+		if k.Name() == "" || ParseServerAuthKind(k.Name()) != k {
+			t.Errorf("%v: name %q does not read back", k, k.Name())
+		}
+	}
+	if ParseServerAuthKind("") != 0 || ParseServerAuthKind("sso") != 0 || ServerAuthKind(0).Name() != "" {
+		t.Error("an unknown kind must read as 0 and name as \"\"")
+	}
+}
