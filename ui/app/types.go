@@ -40,6 +40,16 @@ type DemoInfo struct {
 	Homeserver string
 	Users      []DemoUser
 	Crowd      *DemoCrowd // the --accounts users, nil without them
+	OAuth      *DemoOAuth // the homeserver that signs in through OAuth 2.0, nil without it
+}
+
+// DemoOAuth is the demo's second homeserver: it delegates sign-in to its own
+// OAuth 2.0 authorization server, whose pages (plain HTML forms) approve a
+// device grant. Its users are left for the newcomer to add.
+type DemoOAuth struct {
+	Homeserver  string     // base URL
+	ApprovalURL string     // the page where a device grant's code is entered and approved
+	Users       []DemoUser // sign in on the approval page with these
 }
 
 // DemoUser is one ready-made demo account.

@@ -158,6 +158,8 @@ func TestDemoFlags(t *testing.T) {
 	wantUsageError(t, newCmdDemo, `demo: invalid argument "many" for "--accounts" flag`, "--accounts", "many")
 	wantUsageError(t, newCmdDemo, "demo: --serve 0.0.0.0:8008 would listen beyond this machine", "--serve", "0.0.0.0:8008")
 	wantUsageError(t, newCmdDemo, "demo: --serve wants HOST:PORT", "--serve", "8008")
+	wantOptions(t, newCmdDemo, demoOptions{Serve: "127.0.0.1:8009", OAuth: true}, "--serve", "127.0.0.1:8009", "--oauth")
+	wantUsageError(t, newCmdDemo, "demo: --oauth goes with --serve", "--oauth")
 }
 
 func TestDoctorFlags(t *testing.T) {

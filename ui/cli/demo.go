@@ -22,6 +22,7 @@ import (
 type demoOptions struct {
 	Accounts int    // extra users, all signed in
 	Serve    string // only run the homeserver, on this loopback address
+	OAuth    bool   // with Serve: run the homeserver that signs in through OAuth 2.0 instead
 }
 
 const demoLong = `Runs the full-screen app against a homeserver embedded in mxauth, on a loopback
@@ -29,6 +30,12 @@ port, with ready-made users alice and bob (their passwords are shown on screen).
 alice is signed in when the app opens, and refreshed once right away; bob is
 left for you to add with a. Access tokens last 30 seconds, so refreshes can be
 watched. Nothing is saved: secrets stay in memory and vanish at exit.
+
+A second embedded homeserver signs in through OAuth 2.0, as matrix.org does: its
+user carol is left for you to add. mxauth shows a code; open the approval page
+named on screen (plain HTML forms on loopback: any browser, or a text browser
+such as w3m or lynx), sign in there as carol with the password shown, and allow
+the device.
 
 With --accounts N the homeserver also gets N users (user001, user002, ...),
 sharing one password shown on screen, and all of them are signed in before the
@@ -41,6 +48,11 @@ users and passwords are printed, and it serves until Ctrl+C, so the command line
 can be pointed at it:
   mxauth login --user @alice:127.0.0.1:8008 --password-stdin
 
+With --serve ADDR --oauth the homeserver that signs in through OAuth 2.0 runs
+instead, with its authorization server under /auth/ on the same address; its
+approval page, users and passwords are printed:
+  mxauth demo --serve 127.0.0.1:8009 --oauth
+
 ` + exitCodesHelp
 
 func newCmdDemo(a *program, runF func(*demoOptions) error) *cobra.Command {
@@ -51,7 +63,8 @@ func newCmdDemo(a *program, runF func(*demoOptions) error) *cobra.Command {
 		Long:  demoLong,
 		Example: `mxauth demo
 mxauth demo --accounts 100
-mxauth demo --serve 127.0.0.1:8008`,
+mxauth demo --serve 127.0.0.1:8008
+mxauth demo --serve 127.0.0.1:8009 --oauth`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.validate(); err != nil {
@@ -65,6 +78,7 @@ mxauth demo --serve 127.0.0.1:8008`,
 	}
 	cmd.Flags().StringVar(&opts.Serve, "serve", "", "only run the homeserver, listening on ADDR (host:port)")
 	cmd.Flags().IntVar(&opts.Accounts, "accounts", 0, "also create N users and sign them all in before the app opens (with --serve: only create and list them)")
+	cmd.Flags().BoolVar(&opts.OAuth, "oauth", false, "with --serve: run the homeserver that signs in through OAuth 2.0 (device grant, browser) instead")
 	return cmd
 }
 
@@ -72,6 +86,9 @@ mxauth demo --serve 127.0.0.1:8008`,
 func (opts *demoOptions) validate() error {
 	if opts.Accounts < 0 || opts.Accounts > maxDemoAccounts {
 		return usageErrorf("demo: --accounts must be between 0 and %d", maxDemoAccounts)
+	}
+	if opts.OAuth && opts.Serve == "" {
+		return usageErrorf("demo: --oauth goes with --serve (the full-screen demo always has its OAuth homeserver)")
 	}
 	if opts.Serve != "" {
 		return checkLoopbackAddr(opts.Serve)
@@ -110,49 +127,28 @@ func listenLoopback(addr string) (net.Listener, error) {
 // demoTokenLifetime is short so the countdown and refreshes are visible.
 const demoTokenLifetime = 30 * time.Second
 
+// demoDeviceInterval is how often the demo's device grant may be polled:
+// shorter than an authorization server's usual 5 s, so the approval shows at once.
+const demoDeviceInterval = 2 * time.Second
+
 func runDemo(ctx context.Context, a *program, opts *demoOptions) error {
-	if opts.Serve == "" {
-		if err := a.needTerminal(); err != nil {
-			return err
-		}
-	}
-	addr := "127.0.0.1:0"
 	if opts.Serve != "" {
-		addr = opts.Serve
+		return serveDemo(ctx, a, opts)
 	}
-	l, err := listenLoopback(addr)
+	if err := a.needTerminal(); err != nil {
+		return err
+	}
+	srv, info, crowd, err := startDemoHomeserver("127.0.0.1:0", opts.Accounts)
 	if err != nil {
 		return err
 	}
-	// The request log is never read here; a short one keeps a long-running demo small.
-	srv := homeserver.NewOnListener(l, homeserver.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
 	defer srv.Close()
-	info := &app.DemoInfo{Homeserver: srv.URL()}
-	for _, name := range []string{"alice", "bob"} {
-		pw := demoPassword()
-		info.Users = append(info.Users, app.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
+	oauthSrv, oauthInfo, err := startDemoOAuthHomeserver("127.0.0.1:0", 0)
+	if err != nil {
+		return err
 	}
-	// The extra users share one password, so the banner can show it.
-	crowd := make([]app.DemoUser, opts.Accounts)
-	width := len(strconv.Itoa(opts.Accounts))
-	crowdPassword := demoPassword()
-	for i := range crowd {
-		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
-		crowd[i] = app.DemoUser{UserID: srv.AddUser(name, crowdPassword), Password: crowdPassword, SignedIn: true}
-	}
-	if len(crowd) > 0 {
-		info.Crowd = &app.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowdPassword}
-	}
-
-	if opts.Serve != "" {
-		fmt.Fprintf(a.stdout, "Demo homeserver: %s\n", srv.URL())
-		for _, u := range append(info.Users, crowd...) {
-			fmt.Fprintf(a.stdout, "  user %s  password %s\n", u.UserID, u.Password)
-		}
-		a.infof("Serving until Ctrl+C. Nothing is saved.")
-		<-ctx.Done()
-		return nil
-	}
+	defer oauthSrv.Close()
+	info.OAuth = oauthInfo
 
 	// Memory backend without a Dir: the store makes a private temporary
 	// directory and Close removes it, so the real account list is never touched.
@@ -187,10 +183,104 @@ func runDemo(ctx context.Context, a *program, opts *demoOptions) error {
 	}
 	start := time.Now()
 	err = a.runUI(ctx, svc, ui.RunOptions{})
-	// What the engine did while the app ran, as the server saw it.
+	// What the engine did while the app ran, as the password homeserver saw it.
 	a.infof("mxauth: demo ran %s: %d token refreshes, %d requests with an expired access token",
-		time.Since(start).Round(time.Second), srv.RefreshCount(), srv.ExpiredTokenUses())
+		time.Since(start).Round(time.Second), srv.RefreshCount(), srv.ExpiredTokenUses()+oauthSrv.ExpiredTokenUses())
 	return err
+}
+
+// serveDemo runs only one demo homeserver (--serve), the password one or,
+// with --oauth, the one that delegates sign-in, and prints how to use it.
+func serveDemo(ctx context.Context, a *program, opts *demoOptions) error {
+	if opts.OAuth {
+		srv, info, err := startDemoOAuthHomeserver(opts.Serve, opts.Accounts)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		fmt.Fprintf(a.stdout, "Demo OAuth homeserver: %s\n", info.Homeserver)
+		fmt.Fprintf(a.stdout, "  approval page %s\n", info.ApprovalURL)
+		printDemoUsers(a, info.Users)
+	} else {
+		srv, info, crowd, err := startDemoHomeserver(opts.Serve, opts.Accounts)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		fmt.Fprintf(a.stdout, "Demo homeserver: %s\n", srv.URL())
+		printDemoUsers(a, append(info.Users, crowd...))
+	}
+	a.infof("Serving until Ctrl+C. Nothing is saved.")
+	<-ctx.Done()
+	return nil
+}
+
+func printDemoUsers(a *program, users []app.DemoUser) {
+	for _, u := range users {
+		fmt.Fprintf(a.stdout, "  user %s  password %s\n", u.UserID, u.Password)
+	}
+}
+
+// startDemoHomeserver runs the password homeserver on addr with alice, bob
+// and n more users (the crowd, sharing one password).
+func startDemoHomeserver(addr string, n int) (*homeserver.Server, *app.DemoInfo, []app.DemoUser, error) {
+	l, err := listenLoopback(addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The request log is never read here; a short one keeps a long-running demo small.
+	srv := homeserver.NewOnListener(l, homeserver.Options{AccessTokenLifetime: demoTokenLifetime, LogLimit: 1000})
+	info := &app.DemoInfo{Homeserver: srv.URL()}
+	for _, name := range []string{"alice", "bob"} {
+		pw := demoPassword()
+		info.Users = append(info.Users, app.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: name == "alice"})
+	}
+	crowd := addDemoCrowd(srv, n, true)
+	if len(crowd) > 0 {
+		info.Crowd = &app.DemoCrowd{First: crowd[0].UserID, Last: crowd[len(crowd)-1].UserID, Count: len(crowd), Password: crowd[0].Password}
+	}
+	return srv, info, crowd, nil
+}
+
+// startDemoOAuthHomeserver runs the homeserver that delegates sign-in to its
+// in-process OAuth 2.0 authorization server (served under /auth/ on the same
+// loopback port), with carol and n more users. Nobody is signed in: adding
+// carol shows the device grant end to end.
+func startDemoOAuthHomeserver(addr string, n int) (*homeserver.Server, *app.DemoOAuth, error) {
+	l, err := listenLoopback(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := homeserver.NewOnListener(l, homeserver.Options{
+		Delegated:           true,
+		OAuthAccessLifetime: demoTokenLifetime,
+		DeviceInterval:      demoDeviceInterval,
+		// The code comes filled in when the page is opened from the QR code or the link.
+		VerificationURIComplete: true,
+		LogLimit:                1000,
+	})
+	pw := demoPassword()
+	info := &app.DemoOAuth{
+		Homeserver: srv.URL(),
+		// The authorization server's device-link page, where a code is entered.
+		ApprovalURL: srv.Issuer() + "link",
+		Users:       []app.DemoUser{{UserID: srv.AddUser("carol", pw), Password: pw}},
+	}
+	info.Users = append(info.Users, addDemoCrowd(srv, n, false)...)
+	return srv, info, nil
+}
+
+// addDemoCrowd adds n users (user001, user002, ...) sharing one password, so
+// the banner can show it.
+func addDemoCrowd(srv *homeserver.Server, n int, signedIn bool) []app.DemoUser {
+	crowd := make([]app.DemoUser, n)
+	width := len(strconv.Itoa(n))
+	pw := demoPassword()
+	for i := range crowd {
+		name := fmt.Sprintf("user%0*d", max(3, width), i+1)
+		crowd[i] = app.DemoUser{UserID: srv.AddUser(name, pw), Password: pw, SignedIn: signedIn}
+	}
+	return crowd
 }
 
 // maxDemoAccounts bounds --accounts: enough to load the screen and the
