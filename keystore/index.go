@@ -19,7 +19,15 @@ import (
 const (
 	indexName     = "accounts.json"
 	indexLockName = "index.lock"
-	indexVersion  = 1
+	// indexVersion is the newest format this mxauth reads. A file is written
+	// as version 1, the format older releases read, unless it records an OAuth
+	// 2.0 session: then as version 2, which those releases refuse. They would
+	// otherwise refresh the session at /refresh, read the refusal as the
+	// device signed out and delete its tokens, and drop its OAuth record from
+	// the file on their next write.
+	indexVersion      = indexVersionOAuth
+	indexVersionBasic = 1
+	indexVersionOAuth = 2
 )
 
 // Account is one signed-in session as the index records it. Nothing here is secret.
@@ -35,6 +43,14 @@ type Account struct {
 	LastUsedAt   time.Time `json:"last_used_at,omitempty"`
 	SignedOut    bool      `json:"signed_out,omitempty"`    // state the session engine reported
 	NeedsSignIn  bool      `json:"needs_sign_in,omitempty"` // state the session engine reported
+	// Kind is how the homeserver had users sign in when this account signed
+	// in (matrix.ServerAuthKind.Name(): "legacy", "oauth", "oauth-compat");
+	// "" in entries written before it was recorded.
+	Kind string `json:"kind,omitempty"`
+	// OAuth is the client an OAuth 2.0 session refreshes and revokes as, and
+	// its endpoints (nothing secret); nil for a session of the legacy API,
+	// including one signed in through a password compatibility layer.
+	OAuth *matrix.OAuthClient `json:"oauth,omitempty"`
 }
 
 // Key is the account's keyring identity.
@@ -62,10 +78,18 @@ type PendingRemoval struct {
 	Homeserver string `json:"homeserver,omitempty"`
 	// InsecureHTTP: plain http:// to Homeserver was allowed at sign-in.
 	InsecureHTTP bool `json:"insecure_http,omitempty"`
+	// OAuth: the item holds an OAuth 2.0 session, ended by revocation as this
+	// client (never /logout, which such a session cannot use).
+	OAuth *matrix.OAuthClient `json:"oauth,omitempty"`
 }
 
 func (p PendingRemoval) key() session.AccountKey {
 	return session.AccountKey{UserID: p.UserID, DeviceID: p.DeviceID}
+}
+
+// same reports whether q is the marker p, as read from the file again.
+func (p PendingRemoval) same(q PendingRemoval) bool {
+	return p.key() == q.key() && p.Since.Equal(q.Since) && p.Login == q.Login && p.Replaced == q.Replaced
 }
 
 // indexFile is accounts.json.
@@ -91,6 +115,16 @@ func (x *indexFile) addPending(p PendingRemoval) {
 
 func (x *indexFile) dropPending(k session.AccountKey) {
 	x.PendingRemovals = slices.DeleteFunc(x.PendingRemovals, func(p PendingRemoval) bool { return p.key() == k })
+}
+
+// formatVersion is the oldest format that holds everything in x (see indexVersion).
+func (x *indexFile) formatVersion() int {
+	oauth := slices.ContainsFunc(x.Accounts, func(a Account) bool { return a.OAuth != nil }) ||
+		slices.ContainsFunc(x.PendingRemovals, func(p PendingRemoval) bool { return p.OAuth != nil })
+	if oauth {
+		return indexVersionOAuth
+	}
+	return indexVersionBasic
 }
 
 // ErrUnknownAccount is wrapped by errors about a user ID the index does not list.
@@ -204,7 +238,7 @@ func (s *Store) ensureDir() error {
 // directory, flushed, renamed over the old one, then the directory flushed so
 // the rename itself survives a crash.
 func (s *Store) writeIndex(x indexFile) (err error) {
-	x.Version = indexVersion
+	x.Version = x.formatVersion()
 	if x.Accounts == nil {
 		x.Accounts = []Account{}
 	}
@@ -333,7 +367,7 @@ func (s *Store) PutAccount(a Account) error {
 			a.AddedAt = old.AddedAt
 		}
 		if old.DeviceID != a.DeviceID {
-			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true, Homeserver: old.Homeserver, InsecureHTTP: old.InsecureHTTP})
+			x.addPending(PendingRemoval{UserID: old.UserID, DeviceID: old.DeviceID, Since: now, Replaced: true, Homeserver: old.Homeserver, InsecureHTTP: old.InsecureHTTP, OAuth: old.OAuth})
 		}
 		x.dropPending(a.Key())
 		x.Accounts[i] = a
@@ -391,9 +425,10 @@ func (x *indexFile) removeAccount(k session.AccountKey) {
 // account lists yet, that it is about to: if the run stops before the account
 // entry is written (which drops the marker), Repair finds the item and signs
 // its session out. Call it holding LockLogin for the user; insecureHTTP says
-// that plain http:// to a non-loopback homeserver was allowed for this sign-in.
-func (s *Store) BeginLogin(userID, deviceID, homeserver string, insecureHTTP bool) error {
-	p := PendingRemoval{UserID: userID, DeviceID: deviceID, Since: time.Now().UTC(), Login: true, Homeserver: homeserver, InsecureHTTP: insecureHTTP}
+// that plain http:// to a non-loopback homeserver was allowed for this sign-in;
+// oauth, for an OAuth 2.0 sign-in, is the client whose revocation ends it.
+func (s *Store) BeginLogin(userID, deviceID, homeserver string, insecureHTTP bool, oauth *matrix.OAuthClient) error {
+	p := PendingRemoval{UserID: userID, DeviceID: deviceID, Since: time.Now().UTC(), Login: true, Homeserver: homeserver, InsecureHTTP: insecureHTTP, OAuth: oauth}
 	return s.update(func(x *indexFile) error {
 		x.dropPending(p.key())
 		x.addPending(p)
@@ -549,7 +584,7 @@ func (s *Store) finishLogin(ctx context.Context, p PendingRemoval, logout Logout
 		return nil, err
 	}
 	s.snapMu.RLock()
-	still := slices.Contains(s.idx.PendingRemovals, p)
+	still := slices.ContainsFunc(s.idx.PendingRemovals, p.same)
 	listed := slices.ContainsFunc(s.idx.Accounts, func(a Account) bool { return a.Key() == p.key() })
 	s.snapMu.RUnlock()
 	if !still {

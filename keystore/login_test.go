@@ -30,7 +30,7 @@ func TestFinishPendingInterruptedLogin(t *testing.T) {
 	s := openIndex(t, t.TempDir(), nil)
 	ctx := context.Background()
 	a := acctFor("@a:example.org", "NEW")
-	if err := s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false); err != nil {
+	if err := s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.SaveTokens(ctx, a.Key(), sampleTokens("new"))
@@ -66,7 +66,7 @@ func TestFinishPendingLoginThatFinished(t *testing.T) {
 	s := openIndex(t, t.TempDir(), nil)
 	ctx := context.Background()
 	a := acctFor("@a:example.org", "DEV")
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false, nil)
 	s.SaveTokens(ctx, a.Key(), sampleTokens("a"))
 	if err := s.PutAccount(a); err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestFinishPendingLoginThatFinished(t *testing.T) {
 	if p := s.PendingRemovals(); len(p) != 0 {
 		t.Fatalf("the account entry kept the marker: %+v", p)
 	}
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false, nil)
 	out := &signedOut{}
 	if notes, err := s.FinishPending(ctx, out.logout); err != nil || len(notes) != 0 || len(out.got) != 0 {
 		t.Fatalf("notes %+v, err %v, sign-outs %+v", notes, err, out.got)
@@ -95,7 +95,7 @@ func TestFinishPendingSkipsRunningLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false, nil)
 	s.SaveTokens(ctx, a.Key(), sampleTokens("a"))
 	out := &signedOut{}
 	if notes, err := other.FinishPending(ctx, out.logout); err != nil || len(notes) != 0 || len(out.got) != 0 {
@@ -112,7 +112,7 @@ func TestFinishPendingSkipsRunningLogin(t *testing.T) {
 func TestFinishPendingLoginWithoutItem(t *testing.T) {
 	s := openIndex(t, t.TempDir(), nil)
 	a := acctFor("@a:example.org", "NEW")
-	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false)
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false, nil)
 	out := &signedOut{}
 	notes, err := s.FinishPending(context.Background(), out.logout)
 	if err != nil || len(notes) != 1 || notes[0].Done || !strings.Contains(notes[0].Text, "devices delete NEW") {

@@ -93,7 +93,7 @@ func (m *Manager) now() time.Time { return m.nowFunc().Round(0) }
 // Add registers acct with the tokens stored for it. If the keyring is unusable the
 // session is still registered, in StateStoreProblem, retried gently, and the error
 // is returned alongside it. A missing item returns an error matching ErrNoStoredTokens.
-func (m *Manager) Add(ctx context.Context, acct AccountKey, client *matrix.Client) (*Session, error) {
+func (m *Manager) Add(ctx context.Context, acct AccountKey, client *matrix.Client, opts ...AddOption) (*Session, error) {
 	if s, ok := m.Session(acct); ok {
 		return s, nil
 	}
@@ -101,7 +101,7 @@ func (m *Manager) Add(ctx context.Context, acct AccountKey, client *matrix.Clien
 	if err != nil && errors.Is(err, ErrNoStoredTokens) {
 		return nil, err
 	}
-	s := m.newSession(acct, client)
+	s := m.newSession(acct, client, opts)
 	if err != nil {
 		s.storeFailed(err)
 		return m.register(s), err
@@ -113,7 +113,7 @@ func (m *Manager) Add(ctx context.Context, acct AccountKey, client *matrix.Clien
 
 // AddWithTokens saves t for acct, then registers the session (right after a login).
 // An existing session for acct is replaced.
-func (m *Manager) AddWithTokens(ctx context.Context, acct AccountKey, client *matrix.Client, t matrix.TokenSet) (*Session, error) {
+func (m *Manager) AddWithTokens(ctx context.Context, acct AccountKey, client *matrix.Client, t matrix.TokenSet, opts ...AddOption) (*Session, error) {
 	if t.AccessToken.IsZero() {
 		return nil, errors.New("no access token to add")
 	}
@@ -122,14 +122,28 @@ func (m *Manager) AddWithTokens(ctx context.Context, acct AccountKey, client *ma
 		return nil, err
 	}
 	m.Remove(acct)
-	s := m.newSession(acct, client)
+	s := m.newSession(acct, client, opts)
 	s.tokens, s.loaded = t, true
 	s.stateFromTokensLocked(m.now())
 	return m.register(s), nil
 }
 
-func (m *Manager) newSession(acct AccountKey, client *matrix.Client) *Session {
-	return &Session{m: m, acct: acct, client: client, heapIdx: -1}
+func (m *Manager) newSession(acct AccountKey, client *matrix.Client, opts []AddOption) *Session {
+	s := &Session{m: m, acct: acct, client: client, heapIdx: -1}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// AddOption says how a session added with Add or AddWithTokens renews itself.
+type AddOption func(*Session)
+
+// WithOAuth makes the session one signed in through the OAuth 2.0 API: it
+// refreshes at oc's token endpoint as oc's client instead of at /refresh, and
+// a refusal there (any 4xx but 429) ends it.
+func WithOAuth(oc matrix.OAuthClient) AddOption {
+	return func(s *Session) { s.oauth = &oc }
 }
 
 func (m *Manager) register(s *Session) *Session {

@@ -181,11 +181,11 @@ func (s *Session) runRefresh(mode refreshMode, rejected matrix.Secret, callErr e
 	}
 	s.mu.Unlock()
 
-	resp, err := s.client.Refresh(matrix.WithHeldSecrets(ctx, cur.AccessToken), cur.RefreshToken)
+	next, err := s.redeem(ctx, cur)
 	if err != nil {
 		return s.refreshFailed(ctx, err)
 	}
-	next := wallClock(resp.Apply(cur))
+	next = wallClock(next)
 	// Rebase the deadline onto the manager's clock, which every comparison uses.
 	now = s.m.now()
 	life := next.Lifetime()
@@ -214,6 +214,24 @@ func (s *Session) runRefresh(mode refreshMode, rejected matrix.Secret, callErr e
 	return nil
 }
 
+// redeem trades cur's refresh token for a new pair: at the authorization
+// server's token endpoint for an OAuth session, at /refresh otherwise.
+func (s *Session) redeem(ctx context.Context, cur matrix.TokenSet) (matrix.TokenSet, error) {
+	ctx = matrix.WithHeldSecrets(ctx, cur.AccessToken)
+	if s.oauth != nil {
+		resp, err := s.client.RefreshOAuth(ctx, *s.oauth, cur.RefreshToken)
+		if err != nil {
+			return matrix.TokenSet{}, err
+		}
+		return resp.Tokens(), nil
+	}
+	resp, err := s.client.Refresh(ctx, cur.RefreshToken)
+	if err != nil {
+		return matrix.TokenSet{}, err
+	}
+	return resp.Apply(cur), nil
+}
+
 // lockAccount takes the account's cross-process lock, waiting at most lockWait
 // when it is not 0.
 func (s *Session) lockAccount(ctx context.Context, lockWait time.Duration) (func(), error) {
@@ -225,9 +243,17 @@ func (s *Session) lockAccount(ctx context.Context, lockWait time.Duration) (func
 	return s.m.store.LockAccount(ctx, s.acct)
 }
 
-// refreshFailed classifies a failed /refresh.
+// refreshFailed classifies a failed refresh.
 func (s *Session) refreshFailed(ctx context.Context, err error) error {
 	switch {
+	case s.oauth != nil && !s.oauth.Valid():
+		// The index lost the client's record: nothing to refresh with, but
+		// the tokens stay for the sign-in that repairs it.
+		return s.end(ctx, true, false, "this account's OAuth 2.0 client is not recorded; sign in again", nil)
+	case s.oauth != nil && matrix.IsOAuthSessionEnded(err):
+		// invalid_grant (or another refusal): the refresh token is dead, and
+		// with it the session. A rate limit or a server error is retried below.
+		return s.end(ctx, false, true, "the authorization server ended this session; sign in again", err)
 	case matrix.IsUserLocked(err):
 		now := s.m.now()
 		s.mu.Lock()

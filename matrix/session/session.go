@@ -62,6 +62,7 @@ type Session struct {
 	m      *Manager
 	acct   AccountKey
 	client *matrix.Client
+	oauth  *matrix.OAuthClient // nil: a session of the legacy API, refreshed at /refresh
 
 	mu          sync.Mutex
 	tokens      matrix.TokenSet
@@ -85,6 +86,15 @@ type Session struct {
 
 // Client returns the client the session talks to its homeserver with.
 func (s *Session) Client() *matrix.Client { return s.client }
+
+// OAuth returns the OAuth 2.0 client the session refreshes as (ok false for
+// a session of the legacy API).
+func (s *Session) OAuth() (oc matrix.OAuthClient, ok bool) {
+	if s.oauth == nil {
+		return matrix.OAuthClient{}, false
+	}
+	return *s.oauth, true
+}
 
 // Account returns the account the session belongs to.
 func (s *Session) Account() AccountKey { return s.acct }
@@ -171,12 +181,22 @@ func refreshFailure(err error) string {
 		return "rate limited by the homeserver"
 	case errors.As(err, &me) && me.Status >= 500:
 		return "the homeserver had an error"
+	case isOAuthStatus(err, func(st int) bool { return st == 429 }):
+		return "rate limited by the authorization server"
+	case isOAuthStatus(err, func(st int) bool { return st >= 500 }):
+		return "the authorization server had an error"
 	case errors.Is(err, matrix.ErrMalformedResponse), errors.Is(err, matrix.ErrResponseTooLarge):
 		return "the homeserver sent an unusable reply"
 	case matrix.IsTransient(err):
 		return "homeserver unreachable"
 	}
 	return "refresh failed"
+}
+
+// isOAuthStatus reports an authorization server's reply whose status matches.
+func isOAuthStatus(err error, match func(status int) bool) bool {
+	e, ok := matrix.AsOAuthError(err)
+	return ok && match(e.Status)
 }
 
 // errorLocked turns a session that cannot serve a token into the error callers see.
@@ -455,13 +475,27 @@ func (s *Session) setLockedLocked(now time.Time, err error) {
 	s.m.scheduleLocked(s)
 }
 
-// serverMessage is the sanitised server text of a Matrix error, if any.
+// serverMessage is the sanitised server text of a Matrix or OAuth error, if any.
 func serverMessage(err error) string {
 	var me *matrix.Error
 	if errors.As(err, &me) && me.Message != "" {
 		return truncate(matrix.Sanitize(me.Message), 120)
 	}
+	if oe, ok := matrix.AsOAuthError(err); ok {
+		msg := oe.Code
+		if oe.Description != "" {
+			msg = joinNonEmpty(oe.Code, ": ", oe.Description)
+		}
+		return truncate(matrix.Sanitize(msg), 120)
+	}
 	return ""
+}
+
+func joinNonEmpty(a, sep, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + sep + b
 }
 
 func truncate(s string, n int) string {

@@ -188,7 +188,7 @@ func (s *Service) LoadSession(ctx context.Context, a keystore.Account) (*session
 	c, err := s.AccountClient(a)
 	if err == nil {
 		var sess *session.Session
-		sess, err = s.mgr.Add(ctx, key, c)
+		sess, err = s.mgr.Add(ctx, key, c, sessionOptions(a)...)
 		if err == nil {
 			if a.SignedOut {
 				// Another run learned that the server signed this device out
@@ -215,6 +215,15 @@ func (s *Service) LoadSession(ctx context.Context, a keystore.Account) (*session
 	}
 	s.setMissing(a.UserID, &st)
 	return nil, err
+}
+
+// sessionOptions says how the engine renews an account's session: as its
+// OAuth 2.0 client when it has one, at /refresh otherwise.
+func sessionOptions(a keystore.Account) []session.AddOption {
+	if a.OAuth != nil {
+		return []session.AddOption{session.WithOAuth(*a.OAuth)}
+	}
+	return nil
 }
 
 func (s *Service) setMissing(userID string, st *session.Status) {
@@ -539,7 +548,7 @@ func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.Log
 	key := session.AccountKey{UserID: resp.UserID, DeviceID: resp.DeviceID}
 	newDevice := !hadPrev || prev.DeviceID != resp.DeviceID
 	if newDevice {
-		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL(), s.insecure && plainRemote(c.BaseURL())); err != nil {
+		if err := s.store.BeginLogin(resp.UserID, resp.DeviceID, c.BaseURL(), s.insecure && plainRemote(c.BaseURL()), nil); err != nil {
 			s.discardLogin(c, resp.AccessToken)
 			return Account{}, false, err
 		}
@@ -691,6 +700,9 @@ func (s *Service) SignOutLeftover(ctx context.Context, p keystore.PendingRemoval
 	}
 	ctx, cancel := context.WithTimeout(matrix.WithHeldSecrets(ctx, t.AccessToken, t.RefreshToken), leftoverTimeout)
 	defer cancel()
+	if p.OAuth != nil {
+		return revokeSession(ctx, c, *p.OAuth, t)
+	}
 	gone := func(err error) bool { return matrix.IsUnknownToken(err) || matrix.IsForbidden(err) }
 	tok := t.AccessToken
 	if session.RenewalOf(t) == session.RenewalByRefresh && !time.Now().Before(t.ExpiresAt) {
@@ -708,6 +720,17 @@ func (s *Service) SignOutLeftover(ctx context.Context, p keystore.PendingRemoval
 		return err
 	}
 	return nil
+}
+
+// revokeSession ends an OAuth 2.0 session (RFC 7009): revoking the refresh
+// token ends the whole session, its access tokens and its device. A server
+// answers 200 for a token it no longer knows, so an ended session counts as done.
+func revokeSession(ctx context.Context, c *matrix.Client, oc matrix.OAuthClient, t matrix.TokenSet) error {
+	tok, hint := t.RefreshToken, matrix.TokenHintRefresh
+	if tok.IsZero() {
+		tok, hint = t.AccessToken, matrix.TokenHintAccess
+	}
+	return c.RevokeOAuth(ctx, oc, tok, hint)
 }
 
 // leftoverTimeout bounds signing out one leftover device, which every command
