@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Scopes of the OAuth 2.0 API (stable forms).
@@ -247,6 +249,9 @@ func (r *OAuthTokenResponse) Tokens() TokenSet {
 
 // RequestToken POSTs a grant to the token endpoint. OAuth errors
 // (authorization_pending, invalid_grant...) come back as *OAuthError.
+// The refresh and authorization code grants are sent by x/oauth2 (see
+// oauthCall); a single device code request, which x/oauth2 only makes inside
+// its polling loop (PollDeviceToken), is posted directly.
 func (c *Client) RequestToken(ctx context.Context, meta *AuthMetadata, req TokenRequest) (*OAuthTokenResponse, error) {
 	if req.GrantType == "" || req.ClientID == "" {
 		return nil, errors.New("token request needs a grant type and a client ID")
@@ -256,19 +261,48 @@ func (c *Client) RequestToken(ctx context.Context, meta *AuthMetadata, req Token
 		return nil, err
 	}
 	var out OAuthTokenResponse
-	at, err := c.do(ctx, call{
-		ep:      oauthEndpoint(http.MethodPost, "token_endpoint"),
-		rawURL:  target,
-		form:    req.form(),
-		out:     &out,
-		oauth:   true,
-		secrets: req.secrets(),
-	})
+	var at time.Time
+	switch req.GrantType {
+	case GrantRefreshToken, GrantAuthorizationCode:
+		at, err = c.exchangeToken(ctx, target, req, &out)
+	default:
+		at, err = c.do(ctx, call{
+			ep:      oauthEndpoint(http.MethodPost, "token_endpoint"),
+			rawURL:  target,
+			form:    req.form(),
+			out:     &out,
+			oauth:   true,
+			secrets: req.secrets(),
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
 	out.ReceivedAt = at
 	return &out, nil
+}
+
+// exchangeToken redeems a refresh token or an authorization code through x/oauth2.
+func (c *Client) exchangeToken(ctx context.Context, tokenURL string, req TokenRequest, out *OAuthTokenResponse) (time.Time, error) {
+	cfg := oauthConfig(req.ClientID, oauth2.Endpoint{TokenURL: tokenURL})
+	oc := c.newOAuthCall(ctx, "POST token_endpoint", req.secrets()...)
+	octx := oc.context(ctx)
+	var err error
+	if req.GrantType == GrantRefreshToken {
+		if req.RefreshToken.IsZero() {
+			return time.Time{}, ErrNoRefreshToken
+		}
+		// A token with no access token is never valid: Token() refreshes at once.
+		_, err = cfg.TokenSource(octx, &oauth2.Token{RefreshToken: req.RefreshToken.Reveal()}).Token()
+	} else {
+		cfg.RedirectURL = req.RedirectURI
+		var opts []oauth2.AuthCodeOption
+		if !req.CodeVerifier.IsZero() {
+			opts = append(opts, oauth2.VerifierOption(req.CodeVerifier.Reveal()))
+		}
+		_, err = cfg.Exchange(octx, req.Code.Reveal(), opts...)
+	}
+	return oc.finish(err, out)
 }
 
 // Token type hints for revocation (RFC 7009 section 2.1).
@@ -368,7 +402,9 @@ func (r *DeviceAuthorization) ExpiresAt() time.Time {
 	return r.ReceivedAt.Add(clampDuration(float64(r.ExpiresIn) * float64(time.Second)))
 }
 
-// RequestDeviceAuthorization starts a device authorisation grant (RFC 8628) for clientID and scope.
+// RequestDeviceAuthorization starts a device authorisation grant (RFC 8628)
+// for clientID and scope (oauth2.Config.DeviceAuth underneath; the reply is
+// read and checked here).
 func (c *Client) RequestDeviceAuthorization(ctx context.Context, meta *AuthMetadata, clientID, scope string) (*DeviceAuthorization, error) {
 	if meta.DeviceAuthorizationEndpoint == "" {
 		return nil, ErrNoDeviceGrant
@@ -377,14 +413,14 @@ func (c *Client) RequestDeviceAuthorization(ctx context.Context, meta *AuthMetad
 	if err != nil {
 		return nil, err
 	}
+	cfg := oauthConfig(clientID, oauth2.Endpoint{DeviceAuthURL: target})
+	if scope != "" {
+		cfg.Scopes = []string{scope}
+	}
+	oc := c.newOAuthCall(ctx, "POST device_authorization_endpoint")
+	_, err = cfg.DeviceAuth(oc.context(ctx))
 	var out DeviceAuthorization
-	at, err := c.do(ctx, call{
-		ep:     oauthEndpoint(http.MethodPost, "device_authorization_endpoint"),
-		rawURL: target,
-		form:   url.Values{"client_id": {clientID}, "scope": {scope}},
-		out:    &out,
-		oauth:  true,
-	})
+	at, err := oc.finish(err, &out)
 	if err != nil {
 		return nil, err
 	}

@@ -70,8 +70,11 @@ func IsSlowDown(err error) bool { return hasOAuthCode(err, OAuthSlowDown) }
 // IsAccessDenied reports that the user refused the authorisation.
 func IsAccessDenied(err error) bool { return hasOAuthCode(err, OAuthAccessDenied) }
 
-// IsExpiredToken reports that a device code expired before approval.
-func IsExpiredToken(err error) bool { return hasOAuthCode(err, OAuthExpiredToken) }
+// IsExpiredToken reports that a device code expired before approval, as the
+// server said (expired_token) or as the local clock saw (ErrDeviceCodeExpired).
+func IsExpiredToken(err error) bool {
+	return hasOAuthCode(err, OAuthExpiredToken) || errors.Is(err, ErrDeviceCodeExpired)
+}
 
 // IsInvalidGrant reports a code or refresh token the server no longer accepts: the session is over.
 func IsInvalidGrant(err error) bool { return hasOAuthCode(err, OAuthInvalidGrant) }
