@@ -46,6 +46,7 @@ type navigator interface {
 	openLogin(reauth *app.Account) tea.Cmd
 	openDetails(userID string) tea.Cmd
 	openToken(a app.Account) tea.Cmd
+	openGrant(p oauthParams) tea.Cmd
 	show(s screen)
 	signedIn(a app.Account)
 }
@@ -63,6 +64,9 @@ type common struct {
 	spin   spinner.Model
 	bar    progress.Model
 	nav    navigator
+	oauth  oauthBackend // nil when the backend cannot sign in through OAuth
+	// openURL opens an address in this computer's browser; nil when it has none.
+	openURL func(addr string) error
 
 	width, height int
 	darkBG        bool
@@ -93,6 +97,19 @@ func (c *common) call(f func(ctx context.Context) tea.Msg) tea.Cmd {
 		}()
 		ctx, cancel := context.WithTimeout(parent, callTimeout)
 		defer cancel()
+		return f(ctx)
+	}
+}
+
+// callCtx is call for a wait that ctx bounds instead of callTimeout: an
+// OAuth sign-in waits as long as its code lives.
+func (c *common) callCtx(ctx context.Context, f func(ctx context.Context) tea.Msg) tea.Cmd {
+	return func() (msg tea.Msg) {
+		defer func() {
+			if r := recover(); r != nil {
+				msg = panicMsg{r}
+			}
+		}()
 		return f(ctx)
 	}
 }

@@ -68,6 +68,14 @@ type fakeBackend struct {
 	mintAuth []*matrix.AuthData
 
 	panicStore bool
+
+	// OAuth: probe answers for the server (nil: a legacy server at resolve's
+	// address); each sign-in started is announced on signIns.
+	probe       func(hs, user string) (authProbe, error)
+	probes      []string
+	oauthStart  func(p oauthParams) (*fakeSignIn, error)
+	oauthParams []oauthParams
+	signIns     chan *fakeSignIn
 }
 
 func newFake() *fakeBackend {
@@ -77,9 +85,106 @@ func newFake() *fakeBackend {
 		resolve: func(input string) (string, error) {
 			return "https://matrix.example.org", nil
 		},
-		info:  app.ServerInfo{Versions: []string{"r0.6.1", "v1.1", "v1.12"}, RefreshTokens: true, GetLoginToken: true},
-		token: "syt_secret_access_token_value",
-		check: app.LoginTokenCheck{Supported: true, Path: "/_matrix/client/v1/login/get_token"},
+		info:    app.ServerInfo{Versions: []string{"r0.6.1", "v1.1", "v1.12"}, RefreshTokens: true, GetLoginToken: true},
+		token:   "syt_secret_access_token_value",
+		check:   app.LoginTokenCheck{Supported: true, Path: "/_matrix/client/v1/login/get_token"},
+		signIns: make(chan *fakeSignIn, 8),
+	}
+}
+
+func (f *fakeBackend) probeAuth(ctx context.Context, hs, user string) (authProbe, error) {
+	f.mu.Lock()
+	f.probes = append(f.probes, hs+"|"+user)
+	fn := f.probe
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(hs, user)
+	}
+	input := hs
+	if input == "" {
+		input = user
+	}
+	u, err := f.Resolve(ctx, input)
+	return authProbe{BaseURL: u, Kind: matrix.AuthLegacy}, err
+}
+
+func (f *fakeBackend) startOAuth(_ context.Context, p oauthParams) (oauthSignIn, error) {
+	f.mu.Lock()
+	f.oauthParams = append(f.oauthParams, p)
+	fn := f.oauthStart
+	f.mu.Unlock()
+	var s *fakeSignIn
+	if fn != nil {
+		var err error
+		if s, err = fn(p); err != nil {
+			return nil, err
+		}
+	} else {
+		s = newFakeSignIn(sampleGrant(p))
+	}
+	f.signIns <- s
+	return s, nil
+}
+
+// sampleGrant is what a MAS-like server hands out for p.
+func sampleGrant(p oauthParams) oauthGrant {
+	if p.Browser {
+		return oauthGrant{BaseURL: "https://matrix.example.org", Issuer: "https://auth.example.org/", Browser: true,
+			AuthURL: "https://auth.example.org/authorize?response_type=code&client_id=01JCLIENT&redirect_uri=http%3A%2F%2F127.0.0.1%3A40123%2Fcallback&state=st4te&code_challenge=abc&code_challenge_method=S256"}
+	}
+	return oauthGrant{BaseURL: "https://matrix.example.org", Issuer: "https://auth.example.org/",
+		VerificationURI: "https://auth.example.org/link", UserCode: "QX7R2M",
+		ExpiresAt: t0.Add(20 * time.Minute), Interval: 5 * time.Second}
+}
+
+// fakeSignIn is an OAuth sign-in the test drives: polls and the outcome go
+// in through its channels.
+type fakeSignIn struct {
+	g       oauthGrant
+	polls   chan grantPoll
+	outcome chan fakeOutcome
+	closed  chan struct{}
+	once    sync.Once
+	waiting chan struct{} // closed once wait runs
+	wonce   sync.Once
+}
+
+type fakeOutcome struct {
+	acct app.Account
+	err  error
+}
+
+func newFakeSignIn(g oauthGrant) *fakeSignIn {
+	return &fakeSignIn{g: g, polls: make(chan grantPoll), outcome: make(chan fakeOutcome, 1),
+		closed: make(chan struct{}), waiting: make(chan struct{})}
+}
+
+func (s *fakeSignIn) grant() oauthGrant { return s.g }
+
+func (s *fakeSignIn) wait(ctx context.Context, onPoll func(grantPoll)) (app.Account, error) {
+	s.wonce.Do(func() { close(s.waiting) })
+	for {
+		select {
+		case p := <-s.polls:
+			onPoll(p)
+		case o := <-s.outcome:
+			return o.acct, o.err
+		case <-s.closed:
+			return app.Account{}, context.Canceled
+		case <-ctx.Done():
+			return app.Account{}, ctx.Err()
+		}
+	}
+}
+
+func (s *fakeSignIn) close() { s.once.Do(func() { close(s.closed) }) }
+
+func (s *fakeSignIn) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
@@ -22,6 +23,9 @@ type goldenScreen struct {
 	setup func(f *fakeBackend)
 	drive func(t *testing.T, tm *teatest.TestModel, p probe)
 	wait  []string // texts on screen once the state is reached
+	// still: the spinner stays on its first frame, so a screen that waits
+	// draws the same every time.
+	still bool
 }
 
 func send(tm *teatest.TestModel, keys ...string) {
@@ -70,6 +74,14 @@ var goldenScreens = []goldenScreen{
 	{name: "keyring_locked_details", setup: func(f *fakeBackend) { f.accounts = lockedAccounts() }, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "enter")
 	}, wait: []string{"Refresh token", "unknown", "login tokens", "Devices (0)"}}, // loaded: versions and devices
+	{name: "device_grant", setup: func(f *fakeBackend) { oauthServer(f, matrix.AuthOAuthOnly) }, still: true, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
+		send(tm, "a")
+		waitText(t, p, "Add a Matrix account")
+		tm.Type("matrix.example.org")
+		send(tm, "tab")
+		waitText(t, p, "OAuth 2.0 server")
+		send(tm, "enter")
+	}, wait: []string{"QX7R2M", "expires in 20m 00s"}},
 	{name: "long_list_filter", setup: func(f *fakeBackend) { f.accounts = shuffledAccounts(40) }, drive: func(t *testing.T, tm *teatest.TestModel, p probe) {
 		send(tm, "/")
 		tm.Type("user01")
@@ -110,6 +122,7 @@ func runGolden(t *testing.T, sc goldenScreen, w, h int, noColor bool) {
 		sc.setup(f)
 	}
 	p := newProbe(New(f, RunOptions{NoColor: noColor, Hostname: "testhost", Now: func() time.Time { return t0 }}))
+	p.still = sc.still
 	tm := teatest.NewTestModel(t, p, teatest.WithInitialTermSize(w, h))
 	waitText(t, p, "") // wait for the first frame: the program is running
 	if sc.drive != nil {
@@ -133,13 +146,17 @@ var _ tea.Model = (*model)(nil)
 // renderer may split a phrase across cursor moves.
 type probe struct {
 	tea.Model
-	mu   *sync.Mutex
-	last *string
+	mu    *sync.Mutex
+	last  *string
+	still bool // spinner frames are dropped
 }
 
 func newProbe(m tea.Model) probe { return probe{Model: m, mu: new(sync.Mutex), last: new(string)} }
 
 func (p probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if _, ok := msg.(spinner.TickMsg); ok && p.still {
+		return p, nil
+	}
 	var cmd tea.Cmd
 	p.Model, cmd = p.Model.Update(msg)
 	return p, cmd

@@ -15,6 +15,8 @@ const (
 	helpFallback
 	helpConfirm
 	helpFilter
+	helpGrant
+	helpLink
 )
 
 // KeyMap is every key binding, with the help text bubbles/help shows. It
@@ -50,13 +52,30 @@ type KeyMap struct {
 	Filter        key.Binding
 	FilterDone    key.Binding
 	FilterClear   key.Binding
+	// OAuth 2.0 sign-in and the account page
+	CopyCode    key.Binding
+	CopyLink    key.Binding
+	Browser     key.Binding
+	DeviceCode  key.Binding
+	OpenPage    key.Binding
+	NewCode     key.Binding
+	UsePassword key.Binding
+	UseOAuth    key.Binding
+	AccountPage key.Binding
+	Close       key.Binding
 
 	mode helpMode
 	// What the screen in front allows, so the bar lists only keys that work.
-	needsSignIn bool       // the selected account needs to sign in again
-	tokenPhase  tokenPhase // on the token screen
-	longList    bool       // the accounts do not fit on one screen
-	noTokens    bool       // the keyring cannot give the selected account's tokens: r retries
+	needsSignIn  bool       // the selected account needs to sign in again
+	tokenPhase   tokenPhase // on the token screen
+	longList     bool       // the accounts do not fit on one screen
+	noTokens     bool       // the keyring cannot give the selected account's tokens: r retries
+	grantPhase   grantPhase // on the OAuth sign-in screen
+	grantBrowser bool       // that screen is on the browser sign-in
+	canOpen      bool       // a browser can be opened here
+	formOAuth    bool       // the add form signs in through OAuth
+	formCompat   bool       // the server also takes passwords: the form can switch
+	accountPage  bool       // the account in front has an account page
 }
 
 // DefaultKeyMap returns mxauth's key bindings.
@@ -99,6 +118,16 @@ func DefaultKeyMap() KeyMap {
 		Filter:        b([]string{"/"}, "/", "filter"),
 		FilterDone:    b([]string{"enter"}, "enter", "keep filter"),
 		FilterClear:   b([]string{"esc"}, "esc", "clear filter"),
+		CopyCode:      b([]string{"c"}, "c", "copy code"),
+		CopyLink:      b([]string{"u"}, "u", "copy address"),
+		Browser:       b([]string{"b"}, "b", "sign in with a browser"),
+		DeviceCode:    b([]string{"b"}, "b", "sign in with a code"),
+		OpenPage:      b([]string{"o"}, "o", "open in browser"),
+		NewCode:       b([]string{"n"}, "n", "start again"),
+		UsePassword:   b([]string{"ctrl+p"}, "ctrl+p", "use password"),
+		UseOAuth:      b([]string{"ctrl+p"}, "ctrl+p", "use OAuth"),
+		AccountPage:   b([]string{"o"}, "o", "account page"),
+		Close:         b([]string{"esc"}, "esc", "close"),
 	}
 }
 
@@ -108,13 +137,20 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	case helpHomeEmpty:
 		return []key.Binding{k.Add, k.Help, k.Quit}
 	case helpLogin:
-		return []key.Binding{k.Next, k.Submit, k.Back, k.ForceQuit}
+		return append([]key.Binding{k.Next, k.Submit}, append(k.formSwitch(), k.Back, k.ForceQuit)...)
+	case helpGrant:
+		return append(k.grantKeys(), k.Cancel, k.Help)
+	case helpLink:
+		return k.linkKeys()
 	case helpDetails:
 		switch {
 		case k.needsSignIn:
 			return []key.Binding{k.SignIn, k.DeleteDevice, k.Back, k.Help}
 		case k.noTokens:
 			return []key.Binding{k.Refresh, k.Back, k.Help}
+		}
+		if k.accountPage {
+			return []key.Binding{k.Reveal, k.Refresh, k.Token, k.AccountPage, k.DeleteDevice, k.Back, k.Help}
 		}
 		return []key.Binding{k.Reveal, k.Refresh, k.Token, k.DeleteDevice, k.Back, k.Help}
 	case helpToken:
@@ -160,25 +196,81 @@ func (k KeyMap) tokenKeys() []key.Binding {
 	return nil
 }
 
+// formSwitch is the add form's switch between OAuth and the password, on a
+// server that takes both.
+func (k KeyMap) formSwitch() []key.Binding {
+	switch {
+	case !k.formCompat:
+		return nil
+	case k.formOAuth:
+		return []key.Binding{k.UsePassword}
+	}
+	return []key.Binding{k.UseOAuth}
+}
+
+// grantKeys are the OAuth sign-in screen's own keys in its current phase.
+func (k KeyMap) grantKeys() []key.Binding {
+	other := k.Browser
+	if k.grantBrowser {
+		other = k.DeviceCode
+	}
+	switch k.grantPhase {
+	case grantWaiting:
+		if k.grantBrowser {
+			keys := []key.Binding{k.CopyURL}
+			if k.canOpen {
+				keys = append(keys, k.OpenPage)
+			}
+			return append(keys, other)
+		}
+		return []key.Binding{k.CopyCode, other}
+	case grantDenied, grantExpired, grantFailed:
+		return []key.Binding{k.NewCode, other}
+	}
+	return nil
+}
+
+// linkKeys are the account-page dialog's keys.
+func (k KeyMap) linkKeys() []key.Binding {
+	if k.canOpen {
+		return []key.Binding{k.CopyURL, k.OpenPage, k.Close}
+	}
+	return []key.Binding{k.CopyURL, k.Close}
+}
+
 // FullHelp is the expanded help, in columns.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	switch k.mode {
 	case helpHomeEmpty:
 		return [][]key.Binding{{k.Add}, {k.Help, k.Quit}}
 	case helpLogin:
-		return [][]key.Binding{{k.Next, k.Prev}, {k.Submit, k.Back, k.ForceQuit}}
+		return [][]key.Binding{{k.Next, k.Prev}, append([]key.Binding{k.Submit}, k.formSwitch()...), {k.Back, k.ForceQuit}}
+	case helpGrant:
+		own := k.grantKeys()
+		if k.grantPhase == grantWaiting && !k.grantBrowser {
+			own = []key.Binding{k.CopyCode, k.CopyLink}
+			if k.canOpen {
+				own = append(own, k.OpenPage)
+			}
+			own = append(own, k.Browser)
+		}
+		return [][]key.Binding{own, {k.Cancel, k.Help, k.ForceQuit}}
 	case helpDetails:
 		first := []key.Binding{k.Reveal, k.Refresh, k.Token}
 		if k.needsSignIn {
 			first = []key.Binding{k.SignIn}
 		}
-		return [][]key.Binding{first, {k.DetailsUpDown, k.DeleteDevice}, {k.Back, k.Help, k.Quit}}
+		second := []key.Binding{k.DetailsUpDown, k.DeleteDevice}
+		if k.accountPage {
+			second = append(second, k.AccountPage)
+		}
+		return [][]key.Binding{first, second, {k.Back, k.Help, k.Quit}}
 	case helpToken:
 		if keys := k.tokenKeys(); len(keys) > 0 {
 			return [][]key.Binding{keys, {k.Back, k.Help, k.ForceQuit}}
 		}
 		return [][]key.Binding{{k.Back, k.Help, k.ForceQuit}}
-	case helpModal, helpFallback, helpConfirm, helpFilter:
+	case helpModal, helpFallback, helpConfirm, helpFilter, helpLink:
 		return [][]key.Binding{k.ShortHelp()}
 	}
 	return [][]key.Binding{

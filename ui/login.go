@@ -47,15 +47,20 @@ type (
 		seq     int
 		input   string
 		baseURL string
+		probe   *authProbe // the server's kind, when the backend can tell
 		err     error
 	}
 	loginDoneMsg struct {
 		seq        int
 		input      string // what was resolved, if anything
 		baseURL    string
+		probe      *authProbe
 		resolveErr error
-		acct       app.Account
-		err        error
+		// stopped: the call only looked at the server; the form decides
+		// what comes next (the OAuth sign-in, or asking for a password).
+		stopped bool
+		acct    app.Account
+		err     error
 	}
 )
 
@@ -76,6 +81,10 @@ type loginScreen struct {
 	// does not run discovery twice.
 	resolvedFor string
 	resolvedURL string
+	// probe is the kind of the server at resolvedURL, when known.
+	probe authProbe
+	// usePassword: the user chose the password on a server that takes both.
+	usePassword bool
 	errText     string
 	errKind     loginErr
 	errField    int
@@ -119,7 +128,16 @@ func (f *loginScreen) Title() string {
 func (f *loginScreen) value(i int) string { return strings.TrimSpace(f.inputs[i].Value()) }
 
 func (f *loginScreen) setFocus(i int) tea.Cmd {
+	from := f.focus
 	f.focus = (i + fieldCount) % fieldCount
+	if f.focus == fieldPassword && f.oauthMode() {
+		// No password on an OAuth sign-in: the field is skipped in the
+		// direction the focus was moving.
+		f.focus = fieldDevice
+		if from == fieldDevice {
+			f.focus = fieldUser
+		}
+	}
 	var cmd tea.Cmd
 	for j := range f.inputs {
 		if j == f.focus {
@@ -177,7 +195,27 @@ func (f *loginScreen) restyle() {
 
 func (f *loginScreen) Busy() bool { return f.busy || f.resolving }
 
-func (f *loginScreen) HelpContext(km *KeyMap) { km.mode = helpLogin }
+func (f *loginScreen) HelpContext(km *KeyMap) {
+	km.mode = helpLogin
+	km.formOAuth = f.oauthMode()
+	km.formCompat = f.compat()
+}
+
+// known says the server in the homeserver field has been looked at.
+func (f *loginScreen) known() bool {
+	return f.resolvedURL != "" && f.value(fieldHomeserver) == f.resolvedFor
+}
+
+// oauthMode says the form signs in through OAuth 2.0: the server is
+// OAuth-aware and the user did not ask for the password instead.
+func (f *loginScreen) oauthMode() bool {
+	return f.oauth != nil && f.known() && f.probe.oauth() && !(f.usePassword && f.compat())
+}
+
+// compat says the server takes both OAuth and passwords, so the form can switch.
+func (f *loginScreen) compat() bool {
+	return f.oauth != nil && f.known() && f.probe.Kind == matrix.AuthOAuthPasswordCompat
+}
 
 func (f *loginScreen) SetSize(w, h int) {
 	f.w, f.h = w, h
@@ -241,6 +279,16 @@ func (f *loginScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch {
+	case key.Matches(k, km.UsePassword) && f.compat():
+		f.usePassword = !f.usePassword
+		f.clearError()
+		if f.usePassword {
+			f.syncPlaceholders()
+			return f.setFocus(fieldPassword)
+		}
+		f.inputs[fieldPassword].SetValue("")
+		f.syncPlaceholders()
+		return f.setFocus(f.focus)
 	case key.Matches(k, km.Next):
 		return tea.Batch(f.leaveField(), f.setFocus(f.focus+1))
 	case key.Matches(k, km.Prev):
@@ -253,22 +301,47 @@ func (f *loginScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 
 // leaveField starts discovery when the user leaves a homeserver field holding
 // something new, so the form can show what it found before submit.
+// A full Matrix ID typed into the user field with no homeserver is looked
+// up the same way.
 func (f *loginScreen) leaveField() tea.Cmd {
-	if f.focus != fieldHomeserver {
+	input := f.value(fieldHomeserver)
+	if f.focus == fieldUser && input == "" && strings.HasPrefix(f.value(fieldUser), "@") && f.oauth != nil {
+		input = f.value(fieldUser)
+	} else if f.focus != fieldHomeserver {
 		return nil
 	}
-	input := f.value(fieldHomeserver)
 	if input == "" || input == f.resolvedFor || f.reauth != nil {
 		return nil
 	}
 	f.resolving, f.resolveSeq = true, f.nextSeq()
 	f.clearError()
 	seq := f.resolveSeq
-	b := f.b
+	look := f.lookUp(input)
 	return f.call(func(ctx context.Context) tea.Msg {
-		u, err := b.Resolve(ctx, input)
-		return resolveDoneMsg{seq: seq, input: input, baseURL: u, err: err}
+		u, pr, err := look(ctx)
+		return resolveDoneMsg{seq: seq, input: input, baseURL: u, probe: pr, err: err}
 	})
+}
+
+// lookUp finds the homeserver for input (a URL, a server name or a Matrix
+// ID) and, when the backend can tell, the way it signs in.
+func (f *loginScreen) lookUp(input string) func(ctx context.Context) (string, *authProbe, error) {
+	b, ob := f.b, f.oauth
+	return func(ctx context.Context) (string, *authProbe, error) {
+		if ob == nil {
+			u, err := b.Resolve(ctx, input)
+			return u, nil, err
+		}
+		hs, user := input, ""
+		if strings.HasPrefix(input, "@") {
+			hs, user = "", input
+		}
+		pr, err := ob.probeAuth(ctx, hs, user)
+		if err != nil {
+			return "", nil, err
+		}
+		return pr.BaseURL, &pr, nil
+	}
 }
 
 func (f *loginScreen) resolveDone(msg resolveDoneMsg) tea.Cmd {
@@ -285,15 +358,26 @@ func (f *loginScreen) resolveDone(msg resolveDoneMsg) tea.Cmd {
 		f.setLoginError(msg.err, msg.input, true, false)
 		return nil
 	}
-	f.applyResolved(msg.input, msg.baseURL)
+	f.applyResolved(msg.input, msg.baseURL, msg.probe)
+	if f.focus == fieldPassword && f.oauthMode() {
+		return f.setFocus(fieldDevice) // the field the user was in is gone
+	}
 	return nil
 }
 
-func (f *loginScreen) applyResolved(input, baseURL string) {
+func (f *loginScreen) applyResolved(input, baseURL string, probe *authProbe) {
 	if f.value(fieldHomeserver) == input || f.value(fieldHomeserver) == "" {
 		f.inputs[fieldHomeserver].SetValue(baseURL)
 	}
 	f.resolvedFor, f.resolvedURL = baseURL, baseURL
+	f.probe = authProbe{BaseURL: baseURL}
+	if probe != nil {
+		f.probe = *probe
+	}
+	if f.oauthMode() {
+		f.inputs[fieldPassword].SetValue("") // not sent anywhere: not kept either
+	}
+	f.syncPlaceholders()
 	if strings.HasPrefix(input, "@") && f.value(fieldUser) == "" {
 		f.inputs[fieldUser].SetValue(input)
 	}
@@ -316,10 +400,19 @@ func (f *loginScreen) submitLogin() tea.Cmd {
 		user = hs
 		f.inputs[fieldUser].SetValue(user)
 	}
-	switch {
-	case hs == "":
+	if hs == "" {
 		f.setError(errValidation, "Enter a homeserver, or your full Matrix ID like @alice:example.org.", fieldHomeserver)
 		return f.setFocus(fieldHomeserver)
+	}
+	needResolve := hs != f.resolvedFor
+	if !needResolve && f.oauthMode() {
+		return f.startOAuth(user, device)
+	}
+	// Until the server has been looked at, the form cannot tell whether it
+	// needs a password at all: it looks first, then asks for what is missing.
+	lookFirst := needResolve && f.oauth != nil && (user == "" || pw == "")
+	switch {
+	case lookFirst:
 	case user == "":
 		f.setError(errValidation, "Enter your user name.", fieldUser)
 		return f.setFocus(fieldUser)
@@ -331,7 +424,6 @@ func (f *loginScreen) submitLogin() tea.Cmd {
 	if f.reauth != nil && f.reauth.Status.State == session.StateNeedsSignIn {
 		p.DeviceID = f.reauth.DeviceID // soft logout keeps the device
 	}
-	needResolve := hs != f.resolvedFor
 	f.resolving, f.resolveSeq = false, f.nextSeq() // the sign-in call discovers itself
 	input, base := hs, f.resolvedURL
 	f.busy, f.busyText = true, "signing in…"
@@ -341,15 +433,21 @@ func (f *loginScreen) submitLogin() tea.Cmd {
 	f.clearError()
 	seq := f.seq
 	b := f.b
+	look := f.lookUp(input)
+	usePassword := f.usePassword
 	return f.call(func(ctx context.Context) tea.Msg {
 		out := loginDoneMsg{seq: seq}
 		if needResolve {
-			u, err := b.Resolve(ctx, input)
+			u, pr, err := look(ctx)
 			if err != nil {
 				out.input, out.resolveErr = input, err
 				return out
 			}
-			out.input, base = input, u
+			out.input, out.probe, base = input, pr, u
+			if lookFirst || (pr != nil && pr.oauth() && !(usePassword && pr.Kind == matrix.AuthOAuthPasswordCompat)) {
+				out.baseURL, out.stopped = u, true
+				return out
+			}
 		}
 		out.baseURL = base
 		p.Homeserver = base
@@ -368,7 +466,13 @@ func (f *loginScreen) loginDone(msg loginDoneMsg) tea.Cmd {
 		return nil
 	}
 	if msg.input != "" {
-		f.applyResolved(msg.input, msg.baseURL)
+		f.applyResolved(msg.input, msg.baseURL, msg.probe)
+	}
+	if msg.stopped {
+		if f.known() {
+			return f.submitLogin() // now the form knows what the server needs
+		}
+		return nil
 	}
 	if msg.err != nil {
 		f.setLoginError(msg.err, msg.baseURL, false, true)
@@ -377,6 +481,12 @@ func (f *loginScreen) loginDone(msg loginDoneMsg) tea.Cmd {
 	f.nav.signedIn(msg.acct)
 	f.reset()
 	return nil
+}
+
+// startOAuth hands the sign-in to the OAuth screen; esc there comes back here.
+func (f *loginScreen) startOAuth(user, device string) tea.Cmd {
+	f.clearError()
+	return f.nav.openGrant(oauthParams{Homeserver: f.resolvedURL, User: user, DeviceName: device})
 }
 
 // setLoginError says precisely what went wrong. After a submit (the form was
@@ -409,7 +519,7 @@ func (f *loginScreen) setLoginError(err error, where string, resolving, moveFocu
 			text += " The server may be unreachable."
 		}
 		f.setError(errDiscovery, text+" Enter its URL, for example https://matrix.example.org.", fieldHomeserver)
-		f.resolvedFor, f.resolvedURL = "", ""
+		f.resolvedFor, f.resolvedURL, f.probe = "", "", authProbe{}
 	case matrix.IsUserDeactivated(err):
 		f.setError(errDeactivated, "This account has been deactivated on the server; it cannot sign in.", fieldUser)
 	case matrix.IsUserLocked(err):
@@ -472,13 +582,20 @@ func (f *loginScreen) View() string {
 		} else {
 			label = s.FieldBlurred.Render(label)
 		}
-		b.WriteString(marker + label + " " + f.inputs[i].View() + "\n")
+		field := f.inputs[i].View()
+		if i == fieldPassword && f.oauthMode() {
+			field = s.Muted.Render("not needed: you approve the sign-in on the server's page")
+		}
+		b.WriteString(truncate(marker+label+" "+field, w) + "\n")
 		if i == fieldHomeserver {
 			hint := "a URL, a server name, or your Matrix ID"
-			if f.resolvedURL != "" && f.value(fieldHomeserver) == f.resolvedFor {
+			if f.known() {
 				hint = "✓ homeserver found"
+				if k := f.kindText(); k != "" {
+					hint += " · " + k
+				}
 			}
-			b.WriteString(strings.Repeat(" ", 15) + s.Muted.Render(hint) + "\n")
+			b.WriteString(strings.Repeat(" ", 15) + s.Muted.Render(fitWords(hint, max(10, w-17))) + "\n")
 		}
 	}
 	b.WriteString("\n")
@@ -491,10 +608,43 @@ func (f *loginScreen) View() string {
 		b.WriteString("  " + s.Error.Render("Too many attempts. Try again in "+app.FormatWait(f.retryAt.Sub(f.now()))+"."))
 	case f.errText != "":
 		b.WriteString(indent(s.Error.Render(wrap(f.errText, min(w-4, 72))), "  "))
+	case f.oauthMode():
+		hint := "enter shows a code to approve the sign-in with · esc goes back"
+		if f.compat() {
+			hint = "enter shows a code to approve the sign-in with · ctrl+p uses your password instead · esc goes back"
+		}
+		b.WriteString(indent(s.Muted.Render(wrap(hint, min(w-4, 72))), "  "))
+	case f.compat():
+		b.WriteString(indent(s.Muted.Render(wrap("enter signs in with your password · ctrl+p goes back to the OAuth sign-in · esc goes back", min(w-4, 72))), "  "))
 	default:
 		b.WriteString("  " + s.Muted.Render("enter signs in · tab moves between fields · esc goes back"))
 	}
 	return b.String()
+}
+
+// syncPlaceholders says the user name is optional on an OAuth sign-in: the
+// account is the one approved on the server's page.
+func (f *loginScreen) syncPlaceholders() {
+	f.inputs[fieldUser].Placeholder = "your user name"
+	if f.oauthMode() {
+		f.inputs[fieldUser].Placeholder = "optional: the account you will approve"
+	}
+}
+
+// kindText says how the server signs in, once the form knows.
+func (f *loginScreen) kindText() string {
+	if f.oauth == nil {
+		return ""
+	}
+	switch f.probe.Kind {
+	case matrix.AuthLegacy:
+		return "legacy server: password sign-in"
+	case matrix.AuthOAuthOnly:
+		return "OAuth 2.0 server: sign-in on its own page"
+	case matrix.AuthOAuthPasswordCompat:
+		return "OAuth 2.0 server, also takes passwords"
+	}
+	return ""
 }
 
 // timedOut says whether a call failed because it ran out of time.

@@ -36,6 +36,7 @@ const (
 	screenLogin
 	screenDetails
 	screenToken
+	screenGrant
 )
 
 // Messages. Commands never touch the model; they return one of these.
@@ -63,6 +64,7 @@ type model struct {
 	login   *loginScreen
 	details *detailsScreen
 	token   *tokenScreen
+	grant   *grantScreen
 
 	tick       func() tea.Cmd // the 1 Hz clock; tests drive ticks by hand
 	events     <-chan session.Event
@@ -93,6 +95,11 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 		darkBG:     true,
 		lastExpiry: map[string]expirySeen{},
 	}
+	c.oauth = oauthOf(b)
+	c.openURL = opt.OpenURL
+	if c.openURL == nil {
+		c.openURL = browserOpener()
+	}
 	c.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(st.Busy))
 	c.bar = newBar(st)
 	m := &model{common: c, help: help.New(), tick: tickCmd}
@@ -103,6 +110,7 @@ func newModel(ctx context.Context, b Backend, opt RunOptions) *model {
 	m.login = newLoginScreen(c)
 	m.details = &detailsScreen{common: c}
 	m.token = &tokenScreen{common: c}
+	m.grant = newGrantScreen(c)
 	m.accounts = b.Accounts()
 	sortAccounts(m.accounts)
 	m.home.accountsChanged("", false)
@@ -203,12 +211,14 @@ func (m *model) active() screenModel {
 		return m.details
 	case screenToken:
 		return m.token
+	case screenGrant:
+		return m.grant
 	}
 	return m.home
 }
 
 func (m *model) screens() []screenModel {
-	return []screenModel{m.home, m.login, m.details, m.token}
+	return []screenModel{m.home, m.login, m.details, m.token, m.grant}
 }
 
 // broadcast hands a message to every screen: each acts only on its own
@@ -331,7 +341,7 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.dialog != nil {
 			m.dialog.Update(msg)
 		}
-		return m, m.token.Update(msg)
+		return m, tea.Batch(m.token.Update(msg), m.grant.Update(msg))
 	case refreshDoneMsg:
 		m.reloadAccounts()
 		if msg.err != nil {
@@ -459,6 +469,15 @@ func (m *model) openToken(a app.Account) tea.Cmd {
 	return m.token.open(a, from)
 }
 
+// openGrant starts an OAuth sign-in on its own screen; esc there goes back
+// to the form.
+func (m *model) openGrant(p oauthParams) tea.Cmd {
+	m.grant.SetSize(m.width, m.height)
+	cmd := m.grant.start(p)
+	m.show(screenGrant)
+	return cmd
+}
+
 // signedIn shows the new account on the list, selected, with the news.
 func (m *model) signedIn(a app.Account) {
 	m.reloadAccounts()
@@ -534,7 +553,8 @@ func (m *model) frame() string {
 
 	topH := lipgloss.Height(strings.Join(top, "\n"))
 	bodyH := m.height - topH - 1 - lipgloss.Height(helpView) - lipgloss.Height(statusLine)
-	compact := m.screen == screenToken && m.dialog == nil && m.token.needsRoom(bodyH)
+	compact := m.dialog == nil && ((m.screen == screenToken && m.token.needsRoom(bodyH)) ||
+		(m.screen == screenGrant && m.grant.needsRoom(bodyH)))
 	if compact {
 		bodyH += 2 // no spacer, no status line: the QR code comes first
 	}
@@ -595,6 +615,19 @@ func (m *model) demoBanner(d *app.DemoInfo) string {
 	}
 	if len(add) > 0 {
 		text += " · press a to add " + strings.Join(add, ", ")
+	}
+	if o := d.OAuth; o != nil {
+		var users []string
+		for _, u := range o.Users {
+			users = append(users, matrix.Sanitize(u.UserID)+" / "+matrix.Sanitize(u.Password))
+		}
+		text += " · OAuth 2.0 homeserver " + matrix.Sanitize(o.Homeserver)
+		if len(users) > 0 {
+			text += ": add " + strings.Join(users, ", ")
+		}
+		if o.ApprovalURL != "" {
+			text += ", approve at " + matrix.Sanitize(o.ApprovalURL)
+		}
 	}
 	return m.styles.Banner.Width(m.width).Render(text)
 }

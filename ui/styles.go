@@ -37,6 +37,7 @@ type Styles struct {
 
 	Status lipgloss.Style // status line for background events
 	Token  lipgloss.Style // the login token, bold and boxed
+	Code   lipgloss.Style // an OAuth user code, large and plain
 	Secret lipgloss.Style // a revealed access token
 	Modal  lipgloss.Style // box around dialogs
 	QR     lipgloss.Style // explicit black on white so codes scan on dark themes
@@ -116,6 +117,7 @@ func NewStyles(noColor, darkBG bool) Styles {
 	if !noColor {
 		s.Token = s.Token.BorderForeground(lipgloss.Color(p.accent))
 	}
+	s.Code = c(n().Bold(true), p.accent)
 	s.Secret = c(n().Reverse(noColor), p.warn)
 	s.Modal = n().Border(lipgloss.RoundedBorder()).Padding(0, 2)
 	if !noColor {

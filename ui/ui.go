@@ -53,6 +53,9 @@ type RunOptions struct {
 	// line, its keyring problem (if any) to the banner as Keyring's would, and
 	// the accounts are read again.
 	Startup func(ctx context.Context) (notes []string, keyring error)
+	// OpenURL opens an address in the browser; nil means the platform's
+	// opener, when the computer has a browser to open.
+	OpenURL func(addr string) error
 }
 
 // New returns the root model. Run wraps it; tests drive it directly.
