@@ -20,7 +20,8 @@ const (
 	OAuthInvalidClient        = "invalid_client"
 )
 
-// OAuthError is a non-2xx reply of an authorization server endpoint.
+// OAuthError is a non-2xx reply of an authorization server endpoint, or the
+// error an authorization redirect brought back (Status 0).
 type OAuthError struct {
 	Status      int
 	Code        string        // "invalid_grant"...; "" if the body had none
@@ -35,11 +36,16 @@ func (e *OAuthError) Error() string {
 		b.WriteString(e.Endpoint)
 		b.WriteString(": ")
 	}
-	b.WriteString(strconv.Itoa(e.Status))
-	if e.Code != "" {
-		b.WriteString(" ")
-		b.WriteString(e.Code)
+	// Status is 0 for an error the browser brought back (the authorization
+	// redirect), which no HTTP status of ours describes.
+	var parts []string
+	if e.Status != 0 {
+		parts = append(parts, strconv.Itoa(e.Status))
 	}
+	if e.Code != "" {
+		parts = append(parts, e.Code)
+	}
+	b.WriteString(strings.Join(parts, " "))
 	if e.Description != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Description)
