@@ -553,10 +553,15 @@ func (s *Server) authenticateOAuth(tok string, r *http.Request, ri *reqInfo) (*a
 	if a == nil {
 		return nil, unknownToken(false)
 	}
-	u := a.sess.user
-	d := u.devices[a.sess.deviceID]
+	return s.oauthDevice(a.sess.user, a.sess.deviceID, tok, a.expiresAt, r, ri)
+}
+
+// oauthDevice is the device an introspected OAuth token acts as, made on first
+// use. Caller holds s.mu.
+func (s *Server) oauthDevice(u *user, deviceID, tok string, expiresAt time.Time, r *http.Request, ri *reqInfo) (*accessTok, *apiError) {
+	d := u.devices[deviceID]
 	if d == nil {
-		d = &device{id: a.sess.deviceID, user: u, access: map[string]*accessTok{}, refresh: map[string]*refreshTok{}}
+		d = &device{id: deviceID, user: u, access: map[string]*accessTok{}, refresh: map[string]*refreshTok{}}
 		u.devices[d.id] = d
 	}
 	ri.userID, ri.deviceID = u.id, d.id
@@ -565,7 +570,7 @@ func (s *Server) authenticateOAuth(tok string, r *http.Request, ri *reqInfo) (*a
 	}
 	ri.authenticated = true
 	s.seen(d, r, ri)
-	return &accessTok{token: tok, dev: d, expiresAt: a.expiresAt, oauth: true}, nil
+	return &accessTok{token: tok, dev: d, expiresAt: expiresAt, oauth: true}, nil
 }
 
 // ---- the browser side: sign-in, device link, authorize, consent ----

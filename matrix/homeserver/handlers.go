@@ -93,11 +93,16 @@ func (s *Server) buildRoutes() []route {
 	rs = s.addRoute(rs, clientPaths("logout/all", cv...), map[string]handlerFunc{"POST": s.handleLogoutAll})
 	rs = s.addRoute(rs, clientPaths("capabilities", cv...), map[string]handlerFunc{"GET": s.handleCapabilities})
 	rs = s.addRoute(rs, clientPaths("devices", cv...), map[string]handlerFunc{"GET": s.handleDevices})
-	if s.opt.Delegated {
+	if s.delegates() {
 		// With delegation, devices are deleted through account management.
 		rs = s.addRoute(rs, clientPaths("devices/{}", cv...), map[string]handlerFunc{
 			"GET": s.handleGetDevice, "PUT": s.handlePutDevice, "DELETE": handleUnrecognized})
-		rs = s.addAuthRoutes(rs)
+		if s.external() {
+			rs = s.addRoute(rs, []string{"/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"},
+				map[string]handlerFunc{"GET": s.handleExternalMetadata})
+		} else {
+			rs = s.addAuthRoutes(rs)
+		}
 	} else {
 		rs = s.addRoute(rs, clientPaths("devices/{}", cv...), map[string]handlerFunc{
 			"GET": s.handleGetDevice, "PUT": s.handlePutDevice, "DELETE": s.handleDeleteDevice})
@@ -166,12 +171,12 @@ func (s *Server) handleVersions(w http.ResponseWriter, _ *http.Request, _ *reqIn
 
 func (s *Server) handleLoginFlows(w http.ResponseWriter, _ *http.Request, _ *reqInfo, _ []string) {
 	flows := []map[string]any{{"type": "m.login.password"}}
-	if s.opt.Delegated {
+	if s.delegates() {
 		// MAS's compatibility layer: SSO that OAuth-aware clients should
 		// replace with OAuth, plus passwords when the provider has them.
 		flows = []map[string]any{{"type": "m.login.sso", "oauth_aware_preferred": true,
 			"org.matrix.msc3824.delegated_oidc_compatibility": true}}
-		if s.opt.PasswordCompat {
+		if s.opt.Delegated && s.opt.PasswordCompat {
 			flows = append(flows, map[string]any{"type": "m.login.password"})
 		}
 	}
@@ -278,7 +283,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, ri *reqInfo, body
 	defer s.mu.Unlock()
 	var u *user
 	switch {
-	case typ == "m.login.password" && (!s.opt.Delegated || s.opt.PasswordCompat):
+	case typ == "m.login.password" && (!s.delegates() || (s.opt.Delegated && s.opt.PasswordCompat)):
 		userID, e := s.identifiedUser(body)
 		if e != nil {
 			return e
@@ -439,6 +444,9 @@ func (s *Server) authenticate(r *http.Request, ri *reqInfo, o authOpts) (*access
 		return nil, errf(http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
 	}
 	a := s.access[tok]
+	if a == nil && s.external() {
+		return s.authenticateExternal(tok, r, ri)
+	}
 	if a == nil && s.opt.Delegated {
 		return s.authenticateOAuth(tok, r, ri)
 	}

@@ -64,6 +64,9 @@ type Options struct {
 	VerificationURIComplete bool
 	// OAuthAccessLifetime is the lifetime of OAuth access tokens (default 5 min).
 	OAuthAccessLifetime time.Duration
+	// ExternalAuth delegates authentication to an authorization server
+	// elsewhere (see ExternalAuth); it excludes Delegated.
+	ExternalAuth *ExternalAuth
 }
 
 // Fault replaces or disturbs the handling of requests whose path starts with
@@ -129,6 +132,7 @@ type Server struct {
 	lastUIAPrune   time.Time
 	lastLoginPrune time.Time
 	auth           *authState // delegated mode's authorization server
+	extState       *externalState
 }
 
 // New starts a server on 127.0.0.1 with a random port.
@@ -156,7 +160,10 @@ func NewOnListener(l net.Listener, opt Options) *Server {
 	if opt.OAuthAccessLifetime <= 0 {
 		opt.OAuthAccessLifetime = 5 * time.Minute
 	}
-	if opt.Delegated {
+	if opt.ExternalAuth != nil && opt.Delegated {
+		panic("homeserver: Delegated and ExternalAuth exclude each other")
+	}
+	if opt.Delegated || opt.ExternalAuth != nil {
 		opt.NoGetToken = true // Synapse refuses get_token with delegation
 	}
 	if opt.LogLimit == 0 {
@@ -174,6 +181,7 @@ func NewOnListener(l net.Listener, opt Options) *Server {
 		uia:         map[string]*uiaSession{},
 		failures:    map[string][]time.Time{},
 		auth:        newAuthState(),
+		extState:    &externalState{},
 	}
 	hostPort := publicHostPort(l.Addr())
 	s.url = "http://" + hostPort
@@ -323,6 +331,7 @@ type reqInfo struct {
 	tokenExpired  bool
 	userID        string
 	deviceID      string
+	introspection *introspection // the issuer's answer in external mode
 }
 
 // recorder buffers a handler's response so faults can act on it afterwards.
@@ -367,6 +376,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rec.body.WriteString(f.Body)
 	} else {
+		if s.external() {
+			s.preAuthenticate(r, ri)
+		}
 		s.handle(rec, r, ri)
 		if rec.status == 0 {
 			rec.status = http.StatusOK

@@ -8,11 +8,12 @@ import (
 	"strings"
 
 	"mxauth/matrix/matrixtest/dendritetest"
+	"mxauth/matrix/matrixtest/oidctest"
 )
 
 // skippedLine says in one line which real components the tests of the whole
 // module could not use on this machine, and why. This package runs last in
-// `go test ./...` (its import path sorts last) and checks all four.
+// `go test ./...` (its import path sorts last) and checks all five.
 func skippedLine() string {
 	var skipped []string
 	if keyringErr != nil {
@@ -28,8 +29,11 @@ func skippedLine() string {
 	if why := dendritetest.SkipReason(); why != "" {
 		skipped = append(skipped, "real homeserver ("+why+")")
 	}
+	if why := oidctest.SkipReason(); why != "" {
+		skipped = append(skipped, "real authorization server ("+why+")")
+	}
 	if len(skipped) == 0 {
-		return "mxauth tests: nothing skipped (real keyring, tmux, spec files and real homeserver all used)"
+		return "mxauth tests: nothing skipped (real keyring, tmux, spec files, real homeserver and real authorization server all used)"
 	}
 	return "mxauth tests skipped: " + strings.Join(skipped, "; ")
 }
