@@ -77,6 +77,16 @@ func (e *env) deviceSignIn(t *testing.T, user string) (*matrix.OAuthTokenRespons
 	if _, err := e.c.RequestToken(t.Context(), e.meta, poll); !matrix.IsAuthorizationPending(err) {
 		t.Fatalf("before approval: %v, want authorization_pending", err)
 	}
+	// Poll as a client does while the person approves.
+	type result struct {
+		tok *matrix.OAuthTokenResponse
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := e.c.PollDeviceToken(t.Context(), e.meta, clientID, da, nil)
+		done <- result{tok, err}
+	}()
 	page, err := e.as.Browser().ApproveDevice(t.Context(), da.VerificationURI, da.UserCode, user, e.as.Users[user], oidctest.Approve)
 	if err != nil {
 		t.Fatalf("approving: %v", err)
@@ -84,10 +94,11 @@ func (e *env) deviceSignIn(t *testing.T, user string) (*matrix.OAuthTokenRespons
 	if !strings.Contains(page, "return to your device") {
 		t.Fatalf("last page: %s", page)
 	}
-	tok, err := e.c.RequestToken(t.Context(), e.meta, poll)
-	if err != nil {
-		t.Fatalf("token after approval: %v", err)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("polling for the token: %v", r.err)
 	}
+	tok := r.tok
 	if tok.RefreshToken.IsZero() || tok.ExpiresIn == nil || *tok.ExpiresIn <= 0 {
 		t.Fatalf("token reply without a refresh token or lifetime: %+v", tok)
 	}
