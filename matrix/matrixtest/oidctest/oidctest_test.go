@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -417,4 +419,52 @@ func TestIssuerDown(t *testing.T) {
 	if err == nil || matrix.IsUnknownToken(err) || !matrix.IsTransient(err) {
 		t.Fatalf("whoami with the issuer down: %v, want a transient server error", err)
 	}
+}
+
+// TestCodeFlowLoopback runs the client's own browser sign-in: the loopback
+// listener, the authorization URL it builds, the person signing in, the
+// browser coming back to the listener, and the exchange.
+func TestCodeFlowLoopback(t *testing.T) {
+	e := newEnv(t, oidctest.Options{})
+	clientID := e.register(t, []string{matrix.GrantAuthorizationCode, matrix.GrantRefreshToken}, []string{matrix.LoopbackRedirectURI})
+	deviceID, _ := matrix.NewDeviceID()
+	l, err := matrix.ListenLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	flow, err := matrix.NewAuthCodeFlow(e.meta, clientID, matrix.OAuthScope(deviceID), l.RedirectURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		tok *matrix.OAuthTokenResponse
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := flow.Wait(t.Context(), e.c, l)
+		done <- result{tok, err}
+	}()
+	loc, err := e.as.Browser().Authorize(t.Context(), flow.URL, "alice", e.as.Users["alice"], oidctest.Approve)
+	if err != nil {
+		t.Fatalf("authorizing: %v", err)
+	}
+	if !strings.HasPrefix(loc, l.RedirectURI()+"?") {
+		t.Fatalf("sent to %s, want the listener %s", loc, l.RedirectURI())
+	}
+	resp, err := http.Get(loc) // the browser comes back
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("the flow: %v", r.err)
+	}
+	if !strings.Contains(string(body), "return to the terminal") {
+		t.Fatalf("the listener's page: %s", body)
+	}
+	e.whoami(t, r.tok.AccessToken, "alice", deviceID)
 }
