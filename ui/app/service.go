@@ -32,15 +32,17 @@ type Service struct {
 	indexPoll   time.Duration
 	insecure    bool   // plain http:// to non-loopback hosts was asked for
 	deviceName  string // default display name for new devices
+	clientURI   string // client_uri of OAuth 2.0 registrations
 	demo        *DemoInfo
 	events      chan session.Event
 	checkpoint  func(step string)
 
 	mu       sync.Mutex
 	clients  map[string]*matrix.Client
-	missing  map[string]session.Status // index entries the engine holds no session for, by user ID
-	uiaPaths map[string]string         // get_token path chosen for a user's running UIA session
-	loading  bool                      // LoadAll has yet to finish: unknown accounts are loading
+	missing  map[string]session.Status        // index entries the engine holds no session for, by user ID
+	uiaPaths map[string]string                // get_token path chosen for a user's running UIA session
+	loading  bool                             // LoadAll has yet to finish: unknown accounts are loading
+	kinds    map[string]matrix.ServerAuthKind // what probes in this run found, by base URL
 }
 
 // Options configures a Service; the zero value is the defaults.
@@ -49,7 +51,10 @@ type Options struct {
 	HTTPTimeout  time.Duration // per call to a homeserver; 0: matrix.DefaultTimeout
 	InsecureHTTP bool          // allow plain http:// to a non-loopback homeserver
 	DeviceName   string        // "": "mxauth on HOST"
-	Demo         *DemoInfo
+	// OAuthClientURI is the client_uri OAuth 2.0 sign-ins register with
+	// ("": DefaultOAuthClientURI).
+	OAuthClientURI string
+	Demo           *DemoInfo
 	// IndexPoll is how often Run looks for changes other processes made to
 	// the account index; 0: every 2 s.
 	IndexPoll time.Duration
@@ -81,12 +86,14 @@ func New(store *keystore.Store, opt Options) *Service {
 		indexPoll:   cmp.Or(opt.IndexPoll, indexPoll),
 		insecure:    opt.InsecureHTTP,
 		deviceName:  name,
+		clientURI:   cmp.Or(opt.OAuthClientURI, DefaultOAuthClientURI),
 		demo:        opt.Demo,
 		events:      make(chan session.Event, 64),
 		checkpoint:  checkpoint,
 		clients:     map[string]*matrix.Client{},
 		missing:     map[string]session.Status{},
 		uiaPaths:    map[string]string{},
+		kinds:       map[string]matrix.ServerAuthKind{},
 	}
 }
 
@@ -277,14 +284,18 @@ func (s *Service) status(a keystore.Account) session.Status {
 
 // View is the account as the front ends show it; def is the default user ID.
 func (s *Service) View(a keystore.Account, def string) Account {
-	return Account{
+	v := Account{
 		UserID:      a.UserID,
 		DeviceID:    a.DeviceID,
 		Homeserver:  a.Homeserver,
 		DisplayName: a.DisplayName,
 		Status:      s.status(a),
 		IsDefault:   a.UserID == def,
+		Kind:        matrix.ParseServerAuthKind(a.Kind),
+		OAuth:       a.OAuth != nil,
 	}
+	v.AccountURL, _ = accountPage(a, "", "")
+	return v
 }
 
 // DefaultUserID is the default account's user ID ("" when there is none).
@@ -563,7 +574,7 @@ func (s *Service) record(ctx context.Context, c *matrix.Client, resp *matrix.Log
 	s.checkpoint(StepLoginSaved)
 	now := time.Now().UTC()
 	acct := keystore.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, Homeserver: c.BaseURL(), AddedAt: now, LastUsedAt: now,
-		InsecureHTTP: s.insecure && plainRemote(c.BaseURL())}
+		InsecureHTTP: s.insecure && plainRemote(c.BaseURL()), Kind: s.knownKind(c.BaseURL()).Name()}
 	if hadPrev {
 		acct.AddedAt, acct.DisplayName = prev.AddedAt, prev.DisplayName
 	}
@@ -720,17 +731,6 @@ func (s *Service) SignOutLeftover(ctx context.Context, p keystore.PendingRemoval
 		return err
 	}
 	return nil
-}
-
-// revokeSession ends an OAuth 2.0 session (RFC 7009): revoking the refresh
-// token ends the whole session, its access tokens and its device. A server
-// answers 200 for a token it no longer knows, so an ended session counts as done.
-func revokeSession(ctx context.Context, c *matrix.Client, oc matrix.OAuthClient, t matrix.TokenSet) error {
-	tok, hint := t.RefreshToken, matrix.TokenHintRefresh
-	if tok.IsZero() {
-		tok, hint = t.AccessToken, matrix.TokenHintAccess
-	}
-	return c.RevokeOAuth(ctx, oc, tok, hint)
 }
 
 // leftoverTimeout bounds signing out one leftover device, which every command
@@ -902,6 +902,11 @@ func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) er
 	}
 	switch {
 	case localOnly:
+	case lerr == nil && a.OAuth != nil:
+		// An OAuth 2.0 session ends by revocation; /logout refuses its tokens.
+		if err := s.signOutOAuth(ctx, a, sess); err != nil {
+			return fmt.Errorf("could not sign out on the server, nothing was removed: %w", err)
+		}
 	case lerr == nil:
 		c := sess.Client()
 		err := sess.Do(ctx, func(ctx context.Context, tok matrix.Secret) error { return c.Logout(ctx, tok) })
@@ -928,7 +933,7 @@ func (s *Service) signOut(ctx context.Context, userID string, localOnly bool) er
 
 // ServerInfo reports what the account's server supports.
 func (s *Service) ServerInfo(ctx context.Context, userID string) (ServerInfo, error) {
-	sess, _, err := s.Session(ctx, userID)
+	sess, a, err := s.Session(ctx, userID)
 	if err != nil {
 		return ServerInfo{}, err
 	}
@@ -938,7 +943,14 @@ func (s *Service) ServerInfo(ctx context.Context, userID string) (ServerInfo, er
 	}
 	info := ServerInfo{
 		Versions:      v.Versions,
-		RefreshTokens: session.ServerRefreshes(v, sess.Tokens()),
+		RefreshTokens: session.ServerRefreshes(v, sess.Tokens()) || a.OAuth != nil,
+		Kind:          matrix.ParseServerAuthKind(a.Kind),
+	}
+	if info.Kind == 0 {
+		// Signed in before kinds were recorded: ask the server.
+		if sa, err := s.probe(ctx, sess.Client()); err == nil {
+			info.Kind = sa.Kind
+		}
 	}
 	chk, err := s.CheckLoginToken(ctx, userID)
 	if err != nil {
@@ -987,6 +999,12 @@ func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string, aut
 // DeleteDevices deletes devices in one request, so one UIA covers them all.
 // Deleting the account's own device signs it out here too.
 func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string, auth *matrix.AuthData) error {
+	if a, err := s.Account(userID); err == nil && a.OAuth != nil {
+		if len(ids) == 1 && ids[0] == a.DeviceID {
+			return s.SignOut(ctx, a.UserID) // the account's own session: revoked
+		}
+		return deviceDeletion(a, ids)
+	}
 	sess, a, err := s.Session(ctx, userID)
 	if err != nil {
 		return err
@@ -1016,9 +1034,13 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string
 // asked for only on a refusal, to say whether the server or the account is
 // the reason.
 func (s *Service) CheckLoginToken(ctx context.Context, userID string) (LoginTokenCheck, error) {
-	sess, _, err := s.Session(ctx, userID)
+	sess, a, err := s.Session(ctx, userID)
 	if err != nil {
 		return LoginTokenCheck{}, err
+	}
+	if oauthServer(a) {
+		// Such a server never offers get_token (Synapse refuses the setting).
+		return oauthLoginTokenCheck(a), nil
 	}
 	c := sess.Client()
 	var caps *matrix.CapabilitiesResponse

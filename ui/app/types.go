@@ -10,6 +10,12 @@ type Account struct {
 	UserID, DeviceID, Homeserver, DisplayName string
 	Status                                    session.Status
 	IsDefault                                 bool
+	// Kind is the server's kind recorded at sign-in (0: not recorded, an older entry).
+	Kind matrix.ServerAuthKind
+	// OAuth: the session was signed in through the OAuth 2.0 API.
+	OAuth bool
+	// AccountURL is the server's account-management page ("" if none is known).
+	AccountURL string
 }
 
 // LoginParams is a password sign-in, as entered in the form or on the command line.
@@ -26,6 +32,7 @@ type ServerInfo struct {
 	RefreshTokens bool
 	GetLoginToken bool
 	Note          string
+	Kind          matrix.ServerAuthKind // how the server signs users in (0: could not tell)
 }
 
 // LoginTokenCheck says whether an account can mint a login token.
@@ -33,6 +40,9 @@ type LoginTokenCheck struct {
 	Supported bool
 	Reason    string
 	Path      string
+	// AccountURL, on a server without login tokens that has an account page:
+	// where a device signed in with its own client can be checked.
+	AccountURL string
 }
 
 // DemoInfo is what the demo banner shows.
