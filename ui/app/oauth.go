@@ -236,7 +236,8 @@ func (l *OAuthLogin) Wait(ctx context.Context, onPoll func(matrix.DevicePoll)) (
 	}
 	l.waited = true
 	l.mu.Unlock()
-	defer l.Close()
+	// The browser's listener stays open until Close: it is still sending the
+	// page that tells the user how the sign-in ended.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(l.ctx, cancel)
@@ -275,7 +276,8 @@ func grantError(err error) error {
 }
 
 // Close ends the sign-in: a running Wait stops, the browser's listener
-// closes. Safe to call more than once and after Wait.
+// closes. Call it once done with the sign-in, also after Wait; safe to call
+// more than once.
 func (l *OAuthLogin) Close() {
 	if l.cancel != nil {
 		l.cancel()

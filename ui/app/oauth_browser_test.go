@@ -83,3 +83,13 @@ func (b *browser) answerDevice(linkURI, code, user, password, action string) {
 		b.t.Fatalf("consent answer page: %s", page)
 	}
 }
+
+// authorize opens the authorization URL, signs in and answers the consent
+// page; it returns the page the browser ends on (the loopback listener's).
+func (b *browser) authorize(authURL, user, password, action string) string {
+	b.t.Helper()
+	at, page := b.get(authURL)
+	at, page = b.signIn(at, page, user, password)
+	_, page = b.submit(at, page, map[string]string{"action": action})
+	return page
+}
