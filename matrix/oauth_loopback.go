@@ -252,14 +252,29 @@ func (f *AuthCodeFlow) Wait(ctx context.Context, c *Client, l *LoopbackListener)
 	}
 }
 
-// answer decides on one callback; done is false for one that is refused and waited past.
+// answer decides on one callback and exchanges its code; done is false for
+// one that is refused and waited past.
 func (f *AuthCodeFlow) answer(ctx context.Context, c *Client, q url.Values) (tok *OAuthTokenResponse, page loopbackPage, done bool, err error) {
+	code, page, done, err := f.judge(q)
+	if code.IsZero() {
+		return nil, page, done, err
+	}
+	tok, err = f.exchange(ctx, c, code)
+	if err != nil {
+		return nil, loopbackPage{http.StatusOK, "Sign-in failed", "mxauth could not complete the sign-in: " + err.Error() + ". Return to the terminal."}, true, err
+	}
+	return tok, pageSignedIn, true, nil
+}
+
+// judge reads a callback's query: a code to exchange (only with the right
+// state and issuer), or the page to show and whether the wait ends.
+func (f *AuthCodeFlow) judge(q url.Values) (code Secret, page loopbackPage, done bool, err error) {
 	switch {
 	case q.Get("state") != f.state:
-		return nil, pageWrongState, false, nil
+		return "", pageWrongState, false, nil
 	case q.Has("iss") && q.Get("iss") != f.meta.Issuer:
 		// RFC 9207: an answer naming another issuer is a mix-up attack.
-		return nil, pageWrongIssuer, false, nil
+		return "", pageWrongIssuer, false, nil
 	case q.Has("error"):
 		oe := &OAuthError{
 			Endpoint:    "authorization redirect",
@@ -267,16 +282,12 @@ func (f *AuthCodeFlow) answer(ctx context.Context, c *Client, q url.Values) (tok
 			Description: cleanServerText(q.Get("error_description"), nil),
 		}
 		text := "The authorization server did not sign mxauth in: " + strings.TrimPrefix(oe.Error(), oe.Endpoint+": ") + ". Return to the terminal."
-		return nil, loopbackPage{http.StatusOK, "Sign-in not completed", text}, true, oe
+		return "", loopbackPage{http.StatusOK, "Sign-in not completed", text}, true, oe
 	case q.Get("code") == "":
 		err := fmt.Errorf("%w: the authorization redirect carried neither a code nor an error", ErrMalformedResponse)
-		return nil, loopbackPage{http.StatusBadRequest, "Sign-in failed", "The authorization server sent no code. Return to the terminal."}, true, err
+		return "", loopbackPage{http.StatusBadRequest, "Sign-in failed", "The authorization server sent no code. Return to the terminal."}, true, err
 	}
-	tok, err = f.exchange(ctx, c, Secret(q.Get("code")))
-	if err != nil {
-		return nil, loopbackPage{http.StatusOK, "Sign-in failed", "mxauth could not complete the sign-in: " + err.Error() + ". Return to the terminal."}, true, err
-	}
-	return tok, pageSignedIn, true, nil
+	return Secret(q.Get("code")), loopbackPage{}, true, nil
 }
 
 // exchange redeems the code with the PKCE verifier; a reply refused as
