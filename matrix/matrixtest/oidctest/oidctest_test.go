@@ -126,6 +126,7 @@ func (e *env) client(clientID string) matrix.OAuthClient {
 // token at the homeserver, which validates it by introspection: the user from
 // sub, the device from the device scope, appearing on first use.
 func TestDeviceGrant(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	tok, _, deviceID := e.deviceSignIn(t, "alice")
 	userID := "@alice:" + e.hs.ServerName()
@@ -161,6 +162,7 @@ func TestDeviceGrant(t *testing.T) {
 // oidc-provider then revokes what the first redemption issued (RFC 6749
 // section 4.1.2 asks this of authorization codes), where MAS only refuses.
 func TestDeviceCodeReplay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	clientID := e.register(t, []string{matrix.GrantDeviceCode, matrix.GrantRefreshToken}, nil)
 	da, err := e.c.RequestDeviceAuthorization(t.Context(), e.meta, clientID, matrix.OAuthScope("REPLAY1"))
@@ -186,6 +188,7 @@ func TestDeviceCodeReplay(t *testing.T) {
 
 // TestDeviceGrantDenied: the person denies on the consent page.
 func TestDeviceGrantDenied(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	clientID := e.register(t, []string{matrix.GrantDeviceCode, matrix.GrantRefreshToken}, nil)
 	da, err := e.c.RequestDeviceAuthorization(t.Context(), e.meta, clientID, matrix.OAuthScope("DENIED1"))
@@ -223,6 +226,7 @@ func pkce(t *testing.T) (verifier, challenge string) {
 // TestCodeFlowPKCE runs the authorization code grant with PKCE and a loopback
 // redirect URI registered without a port and used with one.
 func TestCodeFlowPKCE(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	clientID := e.register(t, []string{matrix.GrantAuthorizationCode, matrix.GrantRefreshToken}, []string{"http://127.0.0.1/callback"})
 	deviceID, _ := matrix.NewDeviceID()
@@ -285,6 +289,7 @@ func TestCodeFlowPKCE(t *testing.T) {
 // token works at the homeserver; a rotated token whose successor was used is
 // refused, and (oidc-provider's replay rule) that ends the whole session.
 func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	tok, clientID, deviceID := e.deviceSignIn(t, "alice")
 	oc := e.client(clientID)
@@ -319,6 +324,7 @@ func TestRefreshRotation(t *testing.T) {
 // accepted again because nothing from the lost answer was used, and the pair
 // the lost answer carried is dropped.
 func TestLostRefreshResponse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	tok, clientID, deviceID := e.deviceSignIn(t, "alice")
 	oc := e.client(clientID)
@@ -358,6 +364,7 @@ func TestLostRefreshResponse(t *testing.T) {
 // replay, the server revokes the session, and the client sees a refusal that
 // ends it (IsOAuthSessionEnded), not a transient failure.
 func TestLostRefreshResponseStrict(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{StrictReplay: true})
 	tok, clientID, _ := e.deviceSignIn(t, "bob")
 	oc := e.client(clientID)
@@ -376,6 +383,7 @@ func TestLostRefreshResponseStrict(t *testing.T) {
 
 // TestRevocation: revoking either token (RFC 7009) ends both.
 func TestRevocation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	for _, hint := range []string{matrix.TokenHintRefresh, matrix.TokenHintAccess} {
 		tok, clientID, deviceID := e.deviceSignIn(t, "alice")
@@ -406,6 +414,7 @@ func TestRevocation(t *testing.T) {
 // TestIssuerDown: the homeserver cannot check tokens while the issuer is away,
 // and says so with a 5xx, not by signing the client out.
 func TestIssuerDown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	tok, _, deviceID := e.deviceSignIn(t, "bob")
 	e.whoami(t, tok.AccessToken, "bob", deviceID)
@@ -425,6 +434,7 @@ func TestIssuerDown(t *testing.T) {
 // listener, the authorization URL it builds, the person signing in, the
 // browser coming back to the listener, and the exchange.
 func TestCodeFlowLoopback(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, oidctest.Options{})
 	clientID := e.register(t, []string{matrix.GrantAuthorizationCode, matrix.GrantRefreshToken}, []string{matrix.LoopbackRedirectURI})
 	deviceID, _ := matrix.NewDeviceID()
