@@ -625,7 +625,7 @@ func (s *Store) endSession(ctx context.Context, p PendingRemoval, logout Logout)
 	case err == nil:
 	case k == KindNotFound:
 		if p.Login {
-			return false, &Note{Text: fmt.Sprintf("%s: an interrupted sign-in left device %s on the server without its tokens; delete it from another session (mxauth devices delete %s)", p.UserID, p.DeviceID, p.DeviceID)}, s.AbandonLogin(p.key())
+			return false, &Note{Text: leftWithoutTokens(p)}, s.AbandonLogin(p.key())
 		}
 		return false, nil, nil
 	case k == KindCorrupt:
@@ -641,6 +641,19 @@ func (s *Store) endSession(ctx context.Context, p PendingRemoval, logout Logout)
 		return false, &Note{Text: fmt.Sprintf("%s: could not sign out device %s on %s yet, trying again next time: %v", p.UserID, p.DeviceID, p.Homeserver, err)}, nil
 	}
 	return true, nil, nil
+}
+
+// leftWithoutTokens is the note for a sign-in that stopped before its tokens
+// were saved: its device may be on the server, and only the user can end it.
+func leftWithoutTokens(p PendingRemoval) string {
+	if p.OAuth != nil {
+		where := "on the server's account page"
+		if u, ok := p.OAuth.AccountManagementURL(matrix.AccountActionDevicesList, ""); ok && matrix.Sanitize(u) == u {
+			where = "on the account page " + u
+		}
+		return fmt.Sprintf("%s: an interrupted sign-in may have left device %s on the server without its tokens; check it %s", p.UserID, p.DeviceID, where)
+	}
+	return fmt.Sprintf("%s: an interrupted sign-in left device %s on the server without its tokens; delete it from another session (mxauth devices delete %s)", p.UserID, p.DeviceID, p.DeviceID)
 }
 
 func isStoreProblem(err error) bool {

@@ -143,3 +143,19 @@ func TestFinishPendingOAuthMarkers(t *testing.T) {
 		t.Fatalf("the replaced OAuth device was not ended as one: %+v", out.got)
 	}
 }
+
+// An OAuth sign-in that stopped before its save points to the account page,
+// where such a device is signed out, not to devices delete.
+func TestFinishPendingOAuthLoginWithoutItem(t *testing.T) {
+	s := openIndex(t, t.TempDir(), nil)
+	a := acctFor("@a:example.org", "NEW")
+	s.BeginLogin(a.UserID, a.DeviceID, a.Homeserver, false, testOAuthClient())
+	notes, err := s.FinishPending(context.Background(), (&signedOut{}).logout)
+	if err != nil || len(notes) != 1 || strings.Contains(notes[0].Text, "devices delete") ||
+		!strings.Contains(notes[0].Text, "https://auth.example.org/account?action=org.matrix.devices_list") {
+		t.Fatalf("notes %+v, err %v", notes, err)
+	}
+	if len(s.PendingRemovals()) != 0 {
+		t.Fatalf("markers: %+v", s.PendingRemovals())
+	}
+}
