@@ -393,3 +393,31 @@ func TestOAuthTwoManagers(t *testing.T) {
 		t.Fatalf("the token endpoint refused %d refreshes", n)
 	}
 }
+
+// TestOAuthAdoptsSignInElsewhere: another process signed the account in again
+// on this device, with a new client, and stored the new pair. A forced refresh
+// here, before this process learns of the new client, takes the pair instead
+// of redeeming it as the old client, which the server would refuse, ending the
+// new session and deleting its tokens.
+func TestOAuthAdoptsSignInElsewhere(t *testing.T) {
+	e, _ := newOAuthEnv(t, envOptions{})
+	oc2, _, tokens2 := oauthSignIn(t, e.srv, e.client)
+	// The same device again: the test's sign-in picks a fresh device ID, so
+	// register the new pair under this account as the other process would.
+	other := session.NewManager(e.store, session.ManagerOptions{})
+	if _, err := other.AddWithTokens(context.Background(), e.acct, e.client, tokens2, session.WithOAuth(oc2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RefreshNow(context.Background()); err != nil {
+		t.Fatalf("forced refresh after a sign-in elsewhere: %v", err)
+	}
+	if got := e.s.Tokens(); got.AccessToken != tokens2.AccessToken {
+		t.Fatal("the pair stored by the sign-in elsewhere was not taken")
+	}
+	if stored, ok := e.store.stored(e.acct); !ok || stored.RefreshToken != tokens2.RefreshToken {
+		t.Fatal("the new session's tokens were lost")
+	}
+	if n := e.requests(tokenPath, http.StatusBadRequest); n != 0 {
+		t.Fatalf("the token endpoint refused %d refreshes", n)
+	}
+}

@@ -151,6 +151,13 @@ func (s *Session) runRefresh(mode refreshMode, rejected matrix.Secret, callErr e
 		// would end the token handed out just before it: take that one.
 		done = s.m.refreshedRecently(cur, now)
 	}
+	if adopted && s.oauth != nil && cur.RefreshedAt.IsZero() {
+		// Another process signed in again and stored this pair, maybe as a
+		// new client that this session does not know yet (the account list
+		// names it); redeeming it as the old one would be refused, ending the
+		// new session. Take it as it is.
+		done = true
+	}
 	if !done && cur.RefreshToken.IsZero() {
 		// Rejected and nothing to refresh with: the call's error decides (spec's
 		// soft-logout decision tree).

@@ -428,3 +428,56 @@ func TestOAuthSignOutUnreachable(t *testing.T) {
 		t.Fatalf("the session no longer works: %v", err)
 	}
 }
+
+// TestOAuthSignInAgainElsewhere: another process signs a held OAuth account
+// in again on its device, with a new client. The running app must take the
+// new client with the new tokens: refreshing them as the old client would be
+// refused and end the session.
+func TestOAuthSignInAgainElsewhere(t *testing.T) {
+	srv, alice, pw := delegated(t, homeserver.Options{})
+	dir, secrets := t.TempDir(), keystore.NewMemoryBackend()
+	open := func() *Service {
+		st, err := keystore.Open(keystore.Options{Backend: secrets, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return New(st, Options{DeviceName: "test", IndexPoll: 50 * time.Millisecond})
+	}
+	other := open()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := signInWithDevice(t, ctx, other, srv, alice, pw)
+	running := open()
+	go running.Run(ctx)
+	running.LoadAll(ctx)
+	if err := running.Refresh(ctx, alice); err != nil {
+		t.Fatalf("refresh in the running app: %v", err)
+	}
+
+	signInWithDevice(t, ctx, other, srv, alice, pw)
+	want := mustAccount(t, other, alice).OAuth.ClientID
+	deadline := time.Now().Add(3 * indexPoll)
+	for {
+		sess, _, err := running.Session(ctx, alice)
+		if err == nil {
+			if oc, ok := sess.OAuth(); ok && oc.ClientID == want {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running app kept the old sign-in's client")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := running.Refresh(ctx, alice); err != nil {
+		t.Fatalf("refresh in the running app after the sign-in elsewhere: %v", err)
+	}
+	tok, err := running.AccessToken(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := matrix.NewClient(srv.URL())
+	if who, err := c.WhoAmI(ctx, tok); err != nil || who.DeviceID != first.DeviceID {
+		t.Fatalf("whoami: %+v %v", who, err)
+	}
+}

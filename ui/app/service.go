@@ -381,9 +381,12 @@ func (s *Service) syncWithIndex(ctx context.Context) {
 		if running && old == key {
 			// Reload when this process and the index disagree on whether the
 			// session ended: signed in again elsewhere, or ended elsewhere.
+			// Reload, too, when the entry names another OAuth client: a sign-in
+			// again elsewhere on this device stored tokens only that client can
+			// refresh.
 			sess, ok := s.mgr.Session(key)
 			ended := ok && (sess.Status().State == session.StateNeedsSignIn || sess.Status().State == session.StateSignedOut)
-			if ended == (a.NeedsSignIn || a.SignedOut) {
+			if ended == (a.NeedsSignIn || a.SignedOut) && (!ok || sameOAuthClient(sess, a)) {
 				continue
 			}
 		}
@@ -396,6 +399,15 @@ func (s *Service) syncWithIndex(ctx context.Context) {
 		s.mgr.Remove(key)
 		s.setMissing(user, nil)
 	}
+}
+
+// sameOAuthClient reports whether sess refreshes as the client a's entry names.
+func sameOAuthClient(sess *session.Session, a keystore.Account) bool {
+	oc, ok := sess.OAuth()
+	if !ok || a.OAuth == nil {
+		return !ok && a.OAuth == nil
+	}
+	return oc.ClientID == a.OAuth.ClientID && oc.TokenEndpoint == a.OAuth.TokenEndpoint
 }
 
 // recordState records in the index that the server ended a session, so that
