@@ -41,7 +41,7 @@ func (s *Service) ProbeAuth(ctx context.Context, homeserver, user string) (AuthP
 	if err != nil {
 		return AuthProbe{}, err
 	}
-	sa, err := s.probe(ctx, c)
+	sa, err := s.probe(ctx, c, false)
 	if err != nil {
 		return AuthProbe{}, err
 	}
@@ -61,15 +61,32 @@ func (s *Service) signInClient(ctx context.Context, homeserver, user string) (*m
 	return s.client(base, false)
 }
 
-// probe classifies c's server and remembers the kind, which the next sign-in
-// there records in the account list.
-func (s *Service) probe(ctx context.Context, c *matrix.Client) (*matrix.ServerAuth, error) {
+// probed is a probe's answer and when it came.
+type probed struct {
+	sa *matrix.ServerAuth
+	at time.Time
+}
+
+// probeReuse is how long a probe's answer serves the next step of a sign-in
+// (the front end asks ProbeAuth, then starts the sign-in), so the server is
+// asked once per sign-in.
+const probeReuse = time.Minute
+
+// probe classifies c's server, reusing a recent answer when reuse is set.
+// The kind is remembered: the next sign-in there records it in the account list.
+func (s *Service) probe(ctx context.Context, c *matrix.Client, reuse bool) (*matrix.ServerAuth, error) {
+	s.mu.Lock()
+	p, ok := s.probes[c.BaseURL()]
+	s.mu.Unlock()
+	if reuse && ok && time.Since(p.at) < probeReuse {
+		return p.sa, nil
+	}
 	sa, err := c.ProbeServerAuth(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.kinds[c.BaseURL()] = sa.Kind
+	s.probes[c.BaseURL()] = probed{sa: sa, at: time.Now()}
 	s.mu.Unlock()
 	return sa, nil
 }
@@ -78,7 +95,10 @@ func (s *Service) probe(ctx context.Context, c *matrix.Client) (*matrix.ServerAu
 func (s *Service) knownKind(baseURL string) matrix.ServerAuthKind {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.kinds[baseURL]
+	if p, ok := s.probes[baseURL]; ok {
+		return p.sa.Kind
+	}
+	return 0
 }
 
 // OAuthLoginParams is an OAuth 2.0 sign-in as asked for.
@@ -126,7 +146,7 @@ func (s *Service) StartOAuthLogin(ctx context.Context, p OAuthLoginParams) (*OAu
 	if err != nil {
 		return nil, err
 	}
-	sa, err := s.probe(ctx, c)
+	sa, err := s.probe(ctx, c, true)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +197,7 @@ func noDeviceGrant() error {
 // device and its keys), a fresh one otherwise.
 func (s *Service) oauthDeviceID(user, baseURL string) (string, error) {
 	if user != "" {
+		_ = s.store.Reload() // another process may hold the account by now; a broken list shows later
 		if prev, ok := s.store.Account(s.heldUserID(user, baseURL)); ok && prev.OAuth != nil && prev.Homeserver == baseURL {
 			return prev.DeviceID, nil
 		}

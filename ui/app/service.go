@@ -39,10 +39,10 @@ type Service struct {
 
 	mu       sync.Mutex
 	clients  map[string]*matrix.Client
-	missing  map[string]session.Status        // index entries the engine holds no session for, by user ID
-	uiaPaths map[string]string                // get_token path chosen for a user's running UIA session
-	loading  bool                             // LoadAll has yet to finish: unknown accounts are loading
-	kinds    map[string]matrix.ServerAuthKind // what probes in this run found, by base URL
+	missing  map[string]session.Status // index entries the engine holds no session for, by user ID
+	uiaPaths map[string]string         // get_token path chosen for a user's running UIA session
+	loading  bool                      // LoadAll has yet to finish: unknown accounts are loading
+	probes   map[string]probed         // what probes found, by base URL
 }
 
 // Options configures a Service; the zero value is the defaults.
@@ -93,7 +93,7 @@ func New(store *keystore.Store, opt Options) *Service {
 		clients:     map[string]*matrix.Client{},
 		missing:     map[string]session.Status{},
 		uiaPaths:    map[string]string{},
-		kinds:       map[string]matrix.ServerAuthKind{},
+		probes:      map[string]probed{},
 	}
 }
 
@@ -960,7 +960,7 @@ func (s *Service) ServerInfo(ctx context.Context, userID string) (ServerInfo, er
 	}
 	if info.Kind == 0 {
 		// Signed in before kinds were recorded: ask the server.
-		if sa, err := s.probe(ctx, sess.Client()); err == nil {
+		if sa, err := s.probe(ctx, sess.Client(), false); err == nil {
 			info.Kind = sa.Kind
 		}
 	}
