@@ -3,10 +3,12 @@ package matrix
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -309,12 +311,7 @@ func (p *devicePoller) sent() {
 func (p *devicePoller) observe(r oauthReply) {
 	p.mu.Lock()
 	poll := DevicePoll{Attempt: p.attempt}
-	code := ""
-	if !is2xx(r.status) {
-		if e, ok := AsOAuthError(parseOAuthError(r.status, r.header, r.body, "", r.at, nil)); ok {
-			code = e.Code
-		}
-	}
+	code := replyErrorCode(r)
 	if code == OAuthSlowDown {
 		p.interval += slowDownStep
 		poll.SlowDown = true
@@ -324,6 +321,27 @@ func (p *devicePoller) observe(r oauthReply) {
 	if (code == OAuthAuthorizationPending || code == OAuthSlowDown) && p.onPoll != nil {
 		p.onPoll(poll)
 	}
+}
+
+// replyErrorCode is the OAuth error code of a reply as x/oauth2 reads it (a
+// JSON or form-encoded "error", whatever the status), so the interval kept
+// here grows exactly when x/oauth2's does.
+func replyErrorCode(r oauthReply) string {
+	var code string
+	switch ct, _, _ := mime.ParseMediaType(r.header.Get("Content-Type")); ct {
+	case "application/x-www-form-urlencoded", "text/plain":
+		if v, err := url.ParseQuery(string(r.body)); err == nil {
+			code = v.Get("error")
+		}
+	default:
+		var fields struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(r.body, &fields) == nil {
+			code = fields.Error
+		}
+	}
+	return code
 }
 
 // discardTokens revokes, best effort, the tokens of a token reply this

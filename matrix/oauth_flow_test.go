@@ -297,8 +297,9 @@ func inMemory(t *testing.T, srv *homeserver.Server, tr http.RoundTripper) *oauth
 }
 
 // TestPollDeviceTokenIntervals counts the polls and the time between them on
-// a fake clock: the server's interval, then +5 s for each slow_down, kept for
-// all later requests; a 503 between them polls on at the same interval.
+// a fake clock: the server's interval, then +5 s for each slow_down (JSON or
+// form-encoded), kept for all later requests; a 503 between them polls on at
+// the same interval.
 func TestPollDeviceTokenIntervals(t *testing.T) {
 	srv, tr := fakeClockServer(t, homeserver.Options{DeviceInterval: 2 * time.Second})
 	synctest.Test(t, func(t *testing.T) {
@@ -307,7 +308,9 @@ func TestPollDeviceTokenIntervals(t *testing.T) {
 		slow := homeserver.Fault{PathPrefix: "/auth/oauth2/token", Status: 400, Body: `{"error":"slow_down","error_description":"polling too fast"}`}
 		o.srv.InjectFault(slow)
 		o.srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", Status: 503, Body: `<html><title>busy</title></html>`})
-		o.srv.InjectFault(slow)
+		// Form-encoded, as some servers answer: x/oauth2 reads it, so must we.
+		o.srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", Status: 400, Body: "error=slow_down",
+			Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}})
 		b := newBrowser(t, tr)
 		var log pollLog
 		tok, err := o.c.PollDeviceToken(t.Context(), o.meta, o.clientID, da, func(p matrix.DevicePoll) {

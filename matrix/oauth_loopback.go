@@ -66,7 +66,7 @@ func ListenLoopback() (*LoopbackListener, error) {
 		callbacks: make(chan loopbackCallback),
 		closed:    make(chan struct{}),
 	}
-	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second}
+	l.srv = &http.Server{Handler: http.HandlerFunc(l.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = l.srv.Serve(ln) }()
 	return l, nil
 }
@@ -99,7 +99,8 @@ func (l *LoopbackListener) endedPage() *loopbackPage {
 	return l.ended
 }
 
-func (l *LoopbackListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve answers the browser; a callback waits for Wait to judge it.
+func (l *LoopbackListener) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path != loopbackPath:
 		http.NotFound(w, r)
