@@ -73,6 +73,9 @@ func (d *confirmDialog) View() string {
 	case confirmSignOut:
 		title = "Sign out " + clean(d.userID) + "?"
 		body = "This ends the session on the server and removes\nits tokens from the keyring."
+		if a, ok := d.account(d.userID); ok && a.OAuth {
+			body = "This revokes the session's tokens at the server's\nauthorization server and removes them from the keyring."
+		}
 	case confirmDeleteDevice:
 		title = "Delete device " + clean(d.deviceID) + "?"
 		body = "It is signed out everywhere it is used." + "\n" + clean(d.label)

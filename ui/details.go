@@ -113,6 +113,7 @@ func (d *detailsScreen) HelpContext(km *KeyMap) {
 	a, ok := d.account(d.userID)
 	km.needsSignIn = ok && canSignInAgain(a.Status.State)
 	km.noTokens = ok && a.Status.TokensUnknown
+	km.accountPage = ok && a.AccountURL != ""
 }
 
 func (d *detailsScreen) serverInfoCmd() tea.Cmd {
@@ -193,6 +194,11 @@ func (d *detailsScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 			d.hide()
 			return d.nav.openLogin(&a)
 		}
+	case key.Matches(k, km.AccountPage):
+		if a, ok := d.account(d.userID); ok && a.AccountURL != "" {
+			return d.openPage(a.AccountURL, "the account page of "+clean(a.UserID), "Account page",
+				"The server manages "+clean(a.UserID)+" on this page: its devices, sessions and profile.", nil)
+		}
 	case key.Matches(k, km.DeleteDevice):
 		i := d.table.Cursor()
 		if d.deleting || i < 0 || i >= len(d.devices) {
@@ -205,10 +211,16 @@ func (d *detailsScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		d.note = ""
 		userID := d.userID
-		d.dialog = newDeleteDeviceDialog(d.common, userID, dev.DeviceID, dev.DisplayName, func() tea.Cmd {
+		start := func() tea.Cmd {
 			d.delFlow = app.NewUIAFlow(userID)
 			return d.deleteDeviceCmd(userID, dev.DeviceID, nil)
-		})
+		}
+		if a, ok := d.account(userID); ok && a.OAuth {
+			// Nothing is deleted from here: the server's account page does it,
+			// and asks there.
+			return start()
+		}
+		d.dialog = newDeleteDeviceDialog(d.common, userID, dev.DeviceID, dev.DisplayName, start)
 	}
 	return nil
 }
@@ -262,6 +274,10 @@ func (d *detailsScreen) onResult(msg tea.Msg) tea.Cmd {
 
 func (d *detailsScreen) deleteDeviceDone(msg deleteDeviceMsg) tea.Cmd {
 	d.deleting = false
+	var page *app.AccountPageError
+	if errors.As(msg.err, &page) {
+		return d.deleteOnPage(msg.userID, page)
+	}
 	flow := d.delFlow
 	if flow == nil || flow.UserID != msg.userID {
 		flow = app.NewUIAFlow(msg.userID)
@@ -315,6 +331,28 @@ func (d *detailsScreen) deleteDeviceDone(msg deleteDeviceMsg) tea.Cmd {
 	return nil
 }
 
+// deleteOnPage sends the user to the server's account page, which signs
+// devices of an OAuth 2.0 account out; the devices are listed again after.
+func (d *detailsScreen) deleteOnPage(userID string, page *app.AccountPageError) tea.Cmd {
+	d.delFlow = nil
+	if d.confirmation() != nil || d.uia() != nil {
+		d.dialog = nil
+	}
+	what, text := "the account page", "This server signs other devices out on its account page. Open it and sign the devices out there."
+	if page.DeviceID != "" {
+		what = "the account page to sign out " + clean(page.DeviceID)
+		text = "This server signs devices out on its account page, not through mxauth. Open it to sign out device " +
+			clean(page.DeviceID) + "; the list here is read again after."
+	}
+	reload := func() tea.Cmd {
+		if d.screen == screenDetails && d.userID == userID {
+			return d.devicesCmd()
+		}
+		return nil
+	}
+	return d.openPage(page.URL, what, "Sign out on the account page", text, reload)
+}
+
 func (d *detailsScreen) View() string {
 	w, h := d.w, d.h
 	s := d.styles
@@ -336,6 +374,9 @@ func (d *detailsScreen) View() string {
 	lines = append(lines, row("State", stStyle.Render(fitWords(state, w-16))))
 	lines = append(lines, row("Device", clean(a.DeviceID)))
 	lines = append(lines, row("Homeserver", clean(a.Homeserver)))
+	if how := signInWords(a); how != "" {
+		lines = append(lines, truncate(row("Sign-in", how), w))
+	}
 
 	tok := s.Muted.Render(mask) + s.Muted.Render("  v reveals")
 	switch {
@@ -423,6 +464,24 @@ func (d *detailsScreen) View() string {
 	lines = append(lines, "")
 	lines = append(lines, d.devicesView(w, h-len(lines), a)...)
 	return strings.Join(lines, "\n")
+}
+
+// signInWords says how the account signed in and what kind its server is,
+// or nothing for an older entry that recorded neither.
+func signInWords(a app.Account) string {
+	if a.OAuth {
+		if a.Kind == matrix.AuthOAuthPasswordCompat {
+			return "OAuth 2.0 (the server also takes passwords)"
+		}
+		return "OAuth 2.0"
+	}
+	switch a.Kind {
+	case matrix.AuthLegacy:
+		return "password (legacy server)"
+	case matrix.AuthOAuthOnly, matrix.AuthOAuthPasswordCompat:
+		return "password, through the compatibility layer of an OAuth 2.0 server"
+	}
+	return ""
 }
 
 func serverSummary(info app.ServerInfo) (versions, supports string) {

@@ -58,6 +58,8 @@ type fakeBackend struct {
 	token    matrix.Secret
 	tokenErr error
 	devices  []matrix.Device
+	// deviceLists counts the device-list calls.
+	deviceLists int
 
 	deleteDevice func(auth *matrix.AuthData) error
 	deleteAuths  []*matrix.AuthData
@@ -141,7 +143,7 @@ func sampleGrant(p oauthParams) oauthGrant {
 // in through its channels.
 type fakeSignIn struct {
 	g       oauthGrant
-	polls   chan grantPoll
+	polls   chan matrix.DevicePoll
 	outcome chan fakeOutcome
 	closed  chan struct{}
 	once    sync.Once
@@ -155,13 +157,13 @@ type fakeOutcome struct {
 }
 
 func newFakeSignIn(g oauthGrant) *fakeSignIn {
-	return &fakeSignIn{g: g, polls: make(chan grantPoll), outcome: make(chan fakeOutcome, 1),
+	return &fakeSignIn{g: g, polls: make(chan matrix.DevicePoll), outcome: make(chan fakeOutcome, 1),
 		closed: make(chan struct{}), waiting: make(chan struct{})}
 }
 
 func (s *fakeSignIn) grant() oauthGrant { return s.g }
 
-func (s *fakeSignIn) wait(ctx context.Context, onPoll func(grantPoll)) (app.Account, error) {
+func (s *fakeSignIn) wait(ctx context.Context, onPoll func(matrix.DevicePoll)) (app.Account, error) {
 	s.wonce.Do(func() { close(s.waiting) })
 	for {
 		select {
@@ -244,6 +246,7 @@ func (f *fakeBackend) AccessToken(context.Context, string) (matrix.Secret, error
 func (f *fakeBackend) Devices(context.Context, string) ([]matrix.Device, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.deviceLists++
 	return append([]matrix.Device(nil), f.devices...), nil
 }
 

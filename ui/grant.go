@@ -41,7 +41,7 @@ type (
 	}
 	grantPollMsg struct {
 		seq  int
-		poll grantPoll
+		poll matrix.DevicePoll
 		next tea.Cmd // waits for the next poll
 	}
 	grantDoneMsg struct {
@@ -69,7 +69,7 @@ type grantScreen struct {
 	info   oauthGrant
 	stop   context.CancelFunc // ends the wait
 	qr     *qr.Code           // of the page; nil when it fits no code
-	poll   grantPoll          // the last answer while waiting
+	poll   matrix.DevicePoll  // the last answer while waiting
 	polled bool
 	// opened: the browser was asked to open the address; openErr says why it could not.
 	opened  bool
@@ -240,7 +240,7 @@ func (g *grantScreen) started(msg grantStartedMsg) tea.Cmd {
 		return nil
 	}
 	g.login, g.info, g.phase = msg.login, msg.login.grant(), grantWaiting
-	g.poll = grantPoll{Interval: g.info.Interval}
+	g.poll = matrix.DevicePoll{Interval: g.info.Interval}
 	if !g.params.Browser {
 		g.qr, _ = qr.Encode(g.info.qrText(), qr.L) // nil when too long: the text alone is shown
 	}
@@ -263,9 +263,9 @@ func (g *grantScreen) started(msg grantStartedMsg) tea.Cmd {
 
 // waitCmd waits for the sign-in to finish, passing each poll answer on.
 func (g *grantScreen) waitCmd(ctx context.Context) tea.Cmd {
-	polls := make(chan grantPoll, 4)
+	polls := make(chan matrix.DevicePoll, 4)
 	seq, login := g.seq, g.login
-	onPoll := func(p grantPoll) {
+	onPoll := func(p matrix.DevicePoll) {
 		select {
 		case polls <- p:
 		default: // the screen is behind; a later answer says the same

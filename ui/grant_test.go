@@ -288,9 +288,9 @@ func TestDeviceGrantScreen(t *testing.T) {
 	}
 	mustContain(t, scr, "c copy code", "b sign in with a browser", "esc cancel")
 
-	si.polls <- grantPoll{Attempt: 1, Interval: 5 * time.Second}
+	si.polls <- matrix.DevicePoll{Attempt: 1, Interval: 5 * time.Second}
 	waitText(t, r.p, "checking every 5s")
-	si.polls <- grantPoll{Attempt: 2, Interval: 10 * time.Second, SlowDown: true}
+	si.polls <- matrix.DevicePoll{Attempt: 2, Interval: 10 * time.Second, SlowDown: true}
 	waitText(t, r.p, "slow down: now checking every 10s")
 	r.clk.Advance(65 * time.Second)
 	waitText(t, r.p, "expires in 18m 55s") // the 1 Hz tick counts down

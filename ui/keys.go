@@ -190,7 +190,15 @@ func (k KeyMap) tokenKeys() []key.Binding {
 	switch k.tokenPhase {
 	case tokenShown:
 		return []key.Binding{k.Copy, k.NewToken}
-	case tokenExpired, tokenFailed, tokenCancelled, tokenUnsupported:
+	case tokenUnsupported:
+		if k.accountPage {
+			if k.canOpen {
+				return []key.Binding{k.AccountPage, k.CopyURL}
+			}
+			return []key.Binding{k.CopyURL}
+		}
+		return []key.Binding{k.NewToken}
+	case tokenExpired, tokenFailed, tokenCancelled:
 		return []key.Binding{k.NewToken}
 	}
 	return nil

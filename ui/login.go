@@ -182,6 +182,16 @@ func (f *loginScreen) open(reauth *app.Account) tea.Cmd {
 		if a.DisplayName != "" {
 			f.inputs[fieldDevice].SetValue(a.DisplayName)
 		}
+		if a.OAuth {
+			// Signed in through OAuth: again through OAuth, on the same
+			// server, with a new code to approve.
+			kind := a.Kind
+			if kind != matrix.AuthOAuthPasswordCompat {
+				kind = matrix.AuthOAuthOnly
+			}
+			f.probe = authProbe{BaseURL: a.Homeserver, Kind: kind}
+			f.syncPlaceholders()
+		}
 		cmd = f.setFocus(fieldPassword)
 	}
 	return cmd

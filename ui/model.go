@@ -353,6 +353,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case signOutDoneMsg:
 		m.signOutDone(msg)
 		return m, m.spinIfBusy()
+	case linkOpenedMsg:
+		return m, m.linkOpened(msg)
 	}
 	cmd := m.broadcast(msg)
 	return m, tea.Batch(cmd, m.spinIfBusy())
@@ -572,6 +574,7 @@ func (m *model) frame() string {
 // middle until it fits, keeping help and quit at the end reachable.
 func (m *model) helpView(w int) string {
 	km := m.keys
+	km.canOpen = m.openURL != nil
 	if m.dialog != nil {
 		km.mode = m.dialog.HelpMode()
 	} else {

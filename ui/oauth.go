@@ -59,19 +59,12 @@ func (g oauthGrant) qrText() string {
 	return g.VerificationURI
 }
 
-// grantPoll is one answer of the token endpoint while the device grant waits.
-type grantPoll struct {
-	Attempt  int
-	Interval time.Duration // the interval now in force
-	SlowDown bool          // the server asked to poll more slowly
-}
-
 // oauthSignIn is one OAuth sign-in under way. wait calls onPoll from its own
 // goroutine after each pending or slow_down answer; close ends the sign-in
 // (and a wait on it) and is safe after wait returned.
 type oauthSignIn interface {
 	grant() oauthGrant
-	wait(ctx context.Context, onPoll func(grantPoll)) (app.Account, error)
+	wait(ctx context.Context, onPoll func(matrix.DevicePoll)) (app.Account, error)
 	close()
 }
 
@@ -87,9 +80,9 @@ const (
 // grantEndOf classifies the error a sign-in ended with.
 func grantEndOf(err error) grantEnd {
 	switch {
-	case matrix.IsAccessDenied(err):
+	case errors.Is(err, app.ErrSignInDenied), matrix.IsAccessDenied(err):
 		return grantEndDenied
-	case matrix.IsExpiredToken(err):
+	case errors.Is(err, app.ErrSignInExpired), matrix.IsExpiredToken(err):
 		return grantEndExpired
 	}
 	return grantEndFailed
@@ -101,8 +94,49 @@ var errNoOAuth = errors.New("this build of mxauth cannot sign in through OAuth 2
 
 // oauthOf is the OAuth side of a backend, or nil when it has none.
 func oauthOf(b Backend) oauthBackend {
-	if ob, ok := b.(oauthBackend); ok {
+	switch ob := b.(type) {
+	case oauthBackend:
 		return ob
+	case appOAuth:
+		return serviceOAuth{ob}
 	}
 	return nil
 }
+
+// appOAuth is the OAuth side of the service (app.Service).
+type appOAuth interface {
+	ProbeAuth(ctx context.Context, homeserver, user string) (app.AuthProbe, error)
+	StartOAuthLogin(ctx context.Context, p app.OAuthLoginParams) (*app.OAuthLogin, error)
+}
+
+// serviceOAuth adapts the service to what the screens need.
+type serviceOAuth struct{ s appOAuth }
+
+func (a serviceOAuth) probeAuth(ctx context.Context, homeserver, user string) (authProbe, error) {
+	p, err := a.s.ProbeAuth(ctx, homeserver, user)
+	return authProbe(p), err
+}
+
+func (a serviceOAuth) startOAuth(ctx context.Context, p oauthParams) (oauthSignIn, error) {
+	l, err := a.s.StartOAuthLogin(ctx, app.OAuthLoginParams(p))
+	if err != nil {
+		return nil, err
+	}
+	return appSignIn{l}, nil
+}
+
+// appSignIn is the service's sign-in under way.
+type appSignIn struct{ l *app.OAuthLogin }
+
+func (s appSignIn) grant() oauthGrant {
+	l := s.l
+	return oauthGrant{BaseURL: l.BaseURL, Issuer: l.Issuer, Browser: l.Browser,
+		VerificationURI: l.VerificationURI, VerificationURIComplete: l.VerificationURIComplete, UserCode: l.UserCode,
+		ExpiresAt: l.ExpiresAt, Interval: l.Interval, AuthURL: l.AuthURL}
+}
+
+func (s appSignIn) wait(ctx context.Context, onPoll func(matrix.DevicePoll)) (app.Account, error) {
+	return s.l.Wait(ctx, onPoll)
+}
+
+func (s appSignIn) close() { s.l.Close() }

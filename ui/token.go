@@ -86,6 +86,10 @@ type tokenScreen struct {
 	copy       copyState
 	from       screen   // where esc goes back to
 	qr         *qr.Code // encoded once per token; nil when it does not fit a code
+	// On a server without login tokens: the account page where a device
+	// signed in with its own client is checked, and its QR code.
+	accountURL string
+	accountQR  *qr.Code
 }
 
 // open checks whether a's server can mint login tokens, then mints one.
@@ -107,6 +111,7 @@ func (t *tokenScreen) SetSize(w, h int) { t.w, t.h = w, h }
 func (t *tokenScreen) HelpContext(km *KeyMap) {
 	km.mode = helpToken
 	km.tokenPhase = t.phase
+	km.accountPage = t.phase == tokenUnsupported && t.accountURL != ""
 }
 
 // needsRoom says whether the QR code only fits once the spacer and status
@@ -164,6 +169,12 @@ func (t *tokenScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return tea.Quit
 	case key.Matches(k, km.Help):
 		t.showHelp = !t.showHelp
+	case t.phase == tokenUnsupported && t.accountURL != "" && key.Matches(k, km.AccountPage):
+		return t.openPage(t.accountURL, "the account page", "Account page",
+			"Check the new device here once it is signed in with its own client.", nil)
+	case t.phase == tokenUnsupported && t.accountURL != "" && key.Matches(k, km.CopyURL):
+		t.copy = copySent
+		return copyCmd(t.accountURL)
 	case key.Matches(k, km.Copy):
 		if t.phase == tokenShown && !t.token.IsZero() {
 			t.copy = copySent
@@ -194,6 +205,10 @@ func (t *tokenScreen) onResult(msg tea.Msg) tea.Cmd {
 			t.phase, t.errText = tokenFailed, "Could not check the server: "+describe(msg.err)
 		case !msg.check.Supported:
 			t.phase, t.reason = tokenUnsupported, clean(msg.check.Reason)
+			if u := msg.check.AccountURL; u != "" && matrix.Sanitize(u) == u {
+				t.accountURL = u
+				t.accountQR, _ = qr.Encode(u, qr.L) // nil when too long: the address alone
+			}
 		default:
 			return t.firstMint()
 		}
@@ -248,6 +263,9 @@ func (t *tokenScreen) clipboardRead(msg tea.ClipboardMsg) {
 	if t.screen == screenToken && t.copy == copySent && !t.token.IsZero() && msg.Content == t.token.Reveal() {
 		t.copy = copyConfirmed
 	}
+	if t.screen == screenToken && t.copy == copySent && t.accountURL != "" && msg.Content == t.accountURL {
+		t.copy = copyConfirmed
+	}
 }
 
 // cancelled follows the password dialog's esc: no token, and an answer
@@ -294,6 +312,9 @@ func (t *tokenScreen) View() string {
 	case tokenChecking:
 		return msg(t.spin.View() + " checking whether the server can mint login tokens…")
 	case tokenUnsupported:
+		if t.accountURL != "" {
+			return t.accountPageView(who)
+		}
 		lines := []string{s.Warn.Render("This server cannot mint login tokens for this account.")}
 		if t.reason != "" {
 			lines = append(lines, "", wrap(t.reason, ww))
@@ -379,6 +400,53 @@ func (t *tokenScreen) shownView(w, h int) string {
 	if extra = wrap(extra, colW); lipgloss.Height(col)+1+lipgloss.Height(extra) <= h {
 		col += "\n\n" + extra
 	}
+	if !showQR {
+		return indent(col, "  ")
+	}
+	return lipgloss.JoinHorizontal(lipgloss.Top, " "+strings.ReplaceAll(qrText, "\n", "\n "), "   ", col)
+}
+
+// accountPageView is the handoff on a server without login tokens (one that
+// delegates sign-in): the new device signs in with its own client, and the
+// account page, here with its QR code, is where it is checked and approved.
+func (t *tokenScreen) accountPageView(who string) string {
+	s := t.styles
+	w, h := t.w, t.h
+	var qrText string
+	qrW, qrH := 0, 0
+	if t.accountQR != nil {
+		qrText, qrW = qrcode.Draw(t.accountQR, s.QR, qrcode.InkLight(s.NoColor, t.darkBG))
+		qrH = lipgloss.Height(qrText)
+	}
+	showQR := t.accountQR != nil && qrH <= h && qrW+5+36 <= w
+	colW := w - 4
+	if showQR {
+		colW = w - qrW - 5
+	}
+	ww := min(72, colW)
+	lines := []string{truncate(who, colW), "", s.Warn.Render(wrap("This server cannot mint login tokens.", ww))}
+	if t.reason != "" {
+		lines = append(lines, wrap(t.reason, ww))
+	}
+	lines = append(lines, "", s.Header.Render("To sign in a new device:"),
+		wrap("1. Sign it in with its own client (mxauth login on another computer shows a code to approve).", ww),
+		wrap("2. Check or approve it on your account page:", ww),
+		s.Value.Render(urlLines(t.accountURL, colW)))
+	switch t.copy {
+	case copyConfirmed:
+		lines = append(lines, s.OK.Render(wrap("Address "+copyNotes[copyConfirmed]+".", ww)))
+	case copySent:
+		lines = append(lines, s.Warn.Render(wrap("Address "+copyNotes[copySent]+".", ww)))
+	}
+	hint := "c copies the address · esc goes back"
+	if t.openURL != nil {
+		hint = "o opens the page · " + hint
+	}
+	if showQR {
+		hint = "Or scan the code with your phone. " + hint
+	}
+	lines = append(lines, "", s.Muted.Render(wrap(hint, ww)))
+	col := strings.Join(lines, "\n")
 	if !showQR {
 		return indent(col, "  ")
 	}
