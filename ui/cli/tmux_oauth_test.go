@@ -71,7 +71,9 @@ func driveDeviceGrant(t *testing.T, colour bool) {
 	if !strings.Contains(screen, strings.TrimRight(bigCodeRow(code), " ")) {
 		t.Fatalf("the code %s is not drawn in big letters:\n%s", code, screen)
 	}
-	checkGrantQR(t, screen, approval+"?code="+code)
+	if !colour { // in colour the code is ink on white, which the text capture cannot tell apart
+		checkGrantQR(t, screen, approval+"?code="+code)
+	}
 	if colour {
 		saveScreenshot(t, m, "device-grant")
 	} else {
