@@ -72,11 +72,12 @@ func serviceOver(t *testing.T, b keystore.Backend, opt Options) *Service {
 	return New(st, opt)
 }
 
-// approveDuringWait answers the device grant in a browser once Wait has polled.
+// approveDuringWait answers the device grant in a browser once Wait has
+// polled (Wait calls onPoll on its own goroutine, between two polls).
 func approveDuringWait(t *testing.T, l *OAuthLogin, user, password, action string) func(matrix.DevicePoll) {
 	var once sync.Once
 	return func(matrix.DevicePoll) {
-		once.Do(func() { go newBrowser(t).answerDevice(l.VerificationURI, l.UserCode, user, password, action) })
+		once.Do(func() { newBrowser(t).answerDevice(l.VerificationURI, l.UserCode, user, password, action) })
 	}
 }
 

@@ -34,7 +34,7 @@ func (c *cli) oauthSignIn(srv *homeserver.Server, user, localpart, password stri
 	var once sync.Once
 	acct, err := l.Wait(ctx, func(matrix.DevicePoll) {
 		once.Do(func() {
-			go newCookieBrowser(c.t).approveDevice(l.VerificationURI, l.UserCode, localpart, password, "approve")
+			newCookieBrowser(c.t).approveDevice(l.VerificationURI, l.UserCode, localpart, password, "approve")
 		})
 	})
 	if err != nil {
