@@ -75,14 +75,24 @@ func ListenLoopback() (*LoopbackListener, error) {
 func (l *LoopbackListener) RedirectURI() string { return "http://" + l.host + loopbackPath }
 
 // Close stops the listener; a Wait on it ends with ErrLoopbackClosed.
+//
+// Pages being written finish first (for up to loopbackDrain), so the browser
+// still learns how the sign-in ended when Close follows Wait at once.
 func (l *LoopbackListener) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
 		close(l.closed)
-		err = l.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), loopbackDrain)
+		defer cancel()
+		if err = l.srv.Shutdown(ctx); err != nil {
+			err = l.srv.Close()
+		}
 	})
 	return err
 }
+
+// loopbackDrain bounds how long Close waits for pages being written.
+const loopbackDrain = 2 * time.Second
 
 // end records the page later callbacks get.
 func (l *LoopbackListener) end(p loopbackPage) {

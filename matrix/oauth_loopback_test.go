@@ -277,3 +277,25 @@ func TestAuthCodeFlowEnds(t *testing.T) {
 		t.Error("accepted a javascript: authorization endpoint")
 	}
 }
+
+// TestLoopbackCloseKeepsLastPage: a front end closes the listener as soon as
+// Wait returns; the browser must still get the whole page saying how the
+// sign-in ended. Repeated, since the loss is a race.
+func TestLoopbackCloseKeepsLastPage(t *testing.T) {
+	t.Parallel()
+	o := newOAuthServer(t, homeserver.Options{})
+	for i := range 20 {
+		cf := startCodeFlow(t, t.Context(), o)
+		go func() {
+			<-cf.done
+			cf.l.Close()
+		}()
+		status, page := cf.callback(t, url.Values{"error": {"access_denied"}, "state": {cf.state(t)}})
+		if status != http.StatusOK && status != http.StatusBadRequest || !strings.Contains(page, "Return to the terminal") || !strings.Contains(page, "</html>") {
+			t.Fatalf("run %d: the page after Close was cut off: %d %q", i, status, page)
+		}
+		if _, err := cf.wait(t); !matrix.IsAccessDenied(err) {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+}
