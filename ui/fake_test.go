@@ -132,7 +132,9 @@ func (f *fakeBackend) startOAuth(_ context.Context, p oauthParams) (oauthSignIn,
 func sampleGrant(p oauthParams) oauthGrant {
 	if p.Browser {
 		return oauthGrant{BaseURL: "https://matrix.example.org", Issuer: "https://auth.example.org/", Browser: true,
-			AuthURL: "https://auth.example.org/authorize?response_type=code&client_id=01JCLIENT&redirect_uri=http%3A%2F%2F127.0.0.1%3A40123%2Fcallback&state=st4te&code_challenge=abc&code_challenge_method=S256"}
+			AuthURL: "https://auth.example.org/authorize?client_id=R83E67N3AZDZW3QXFJNBV998YN&code_challenge=ZHG6EbmKxuusdcJdfD6Y0BKEOX2bQgzoU6AKNyJdlxU" +
+				"&code_challenge_method=S256&redirect_uri=http%3A%2F%2F127.0.0.1%3A42241%2Fcallback&response_mode=query&response_type=code" +
+				"&scope=urn%3Amatrix%3Aclient%3Aapi%3A%2A+urn%3Amatrix%3Aclient%3Adevice%3AQ2W3E4R5T6Y7&state=Yk3Jw8sKq1nVb5tFzR0pXc2LhD7uAeM9oGiWjNyS4bE"}
 	}
 	return oauthGrant{BaseURL: "https://matrix.example.org", Issuer: "https://auth.example.org/",
 		VerificationURI: "https://auth.example.org/link", UserCode: "QX7R2M",

@@ -378,8 +378,12 @@ func (g *grantScreen) View() string {
 // urlLines shows an address whole, broken across lines when it is long: an
 // address cut short would lead nowhere.
 func urlLines(u string, w int) string {
-	return ansi.Hardwrap(matrix.Sanitize(u), max(10, w), false)
+	return ansi.Hardwrap(matrix.SanitizeLimit(u, maxURLRunes), max(10, w), false)
 }
+
+// maxURLRunes bounds an address on screen. A browser sign-in's address
+// (PKCE challenge, state, scope, redirect) is longer than a message.
+const maxURLRunes = 4096
 
 // copyLine says what became of the last copy, or how to copy.
 func (g *grantScreen) copyLine(hint string, w int) []string {

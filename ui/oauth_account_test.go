@@ -131,7 +131,7 @@ func TestLoginTokenViewOnServerWithoutGetToken(t *testing.T) {
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	press(m, "t")
 	v := content(m)
-	mustContain(t, v, "cannot mint login tokens", "delegates sign-in", "Sign it in with its own client", "account page", list)
+	mustContain(t, v, "cannot mint login tokens", "delegates sign-in", "Your account page:", list)
 	if !hasQR(v) {
 		t.Fatalf("no QR code of the account page:\n%s", v)
 	}
@@ -141,6 +141,14 @@ func TestLoginTokenViewOnServerWithoutGetToken(t *testing.T) {
 	press(m, "c")
 	mustContain(t, content(m), "sent to the terminal's clipboard")
 	if f.mint != nil || len(f.mintAuth) != 0 {
+		t.Fatal("no token is minted")
+	}
+
+	// Without the service's reason the screen names the way itself.
+	f.check.Reason = ""
+	press(m, "esc", "t")
+	mustContain(t, content(m), "Sign it in with its own client", "Check or approve it on your account page", list)
+	if len(f.mintAuth) != 0 {
 		t.Fatal("no token is minted")
 	}
 }

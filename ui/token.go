@@ -426,12 +426,14 @@ func (t *tokenScreen) accountPageView(who string) string {
 	ww := min(72, colW)
 	lines := []string{truncate(who, colW), "", s.Warn.Render(wrap("This server cannot mint login tokens.", ww))}
 	if t.reason != "" {
-		lines = append(lines, wrap(t.reason, ww))
+		// The service's reason says why and what to do instead.
+		lines = append(lines, wrap(t.reason+".", ww), "", s.Header.Render("Your account page:"))
+	} else {
+		lines = append(lines, "", s.Header.Render("To sign in a new device:"),
+			wrap("1. Sign it in with its own client (mxauth login on another computer shows a code to approve).", ww),
+			wrap("2. Check or approve it on your account page:", ww))
 	}
-	lines = append(lines, "", s.Header.Render("To sign in a new device:"),
-		wrap("1. Sign it in with its own client (mxauth login on another computer shows a code to approve).", ww),
-		wrap("2. Check or approve it on your account page:", ww),
-		s.Value.Render(urlLines(t.accountURL, colW)))
+	lines = append(lines, s.Value.Render(urlLines(t.accountURL, colW)))
 	switch t.copy {
 	case copyConfirmed:
 		lines = append(lines, s.OK.Render(wrap("Address "+copyNotes[copyConfirmed]+".", ww)))

@@ -143,3 +143,72 @@ func bigRow(r rune) (string, bool) {
 	row, ok := rows[r]
 	return strings.ReplaceAll(row, "#", "█"), ok
 }
+
+// TestTmuxDemoBrowserSignIn: on the device-grant screen b switches to the
+// browser sign-in. Without a graphical session the app opens nothing and
+// shows the address whole; a browser (a cookie jar) follows it through the
+// demo's sign-in and consent pages back to the app's loopback listener, and
+// carol is listed with her countdown.
+func TestTmuxDemoBrowserSignIn(t *testing.T) {
+	t.Parallel()
+	needTmux(t)
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-browser-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	launch := fmt.Sprintf("env -i PATH=%q HOME=%q TERM=xterm-256color NO_COLOR=1 %q demo", os.Getenv("PATH"), t.TempDir(), binPath)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", launch)
+	screen, _ := m.wait("the demo's first screen", regexp.MustCompile(`(?s)@alice:\S+.*expires in \d+s`))
+	flat := strings.Join(strings.Fields(screen), " ")
+	banner := regexp.MustCompile(`OAuth 2\.0 homeserver (http://127\.0\.0\.1:\d+): add (@carol:\S+) / ([a-z0-9]+),`).FindStringSubmatch(flat)
+	if banner == nil {
+		t.Fatalf("the banner names no OAuth homeserver:\n%s", screen)
+	}
+	hs, carol, password := banner[1], banner[2], banner[3]
+
+	m.keys("a")
+	m.wait("the add-account form", regexp.MustCompile(`Add a Matrix account`))
+	m.literal(hs)
+	m.keys("Tab")
+	m.wait("the server's kind", regexp.MustCompile(`OAuth 2\.0 server`))
+	m.keys("Enter")
+	m.wait("the device grant", regexp.MustCompile(`waiting for approval`))
+	m.keys("b")
+	screen, _ = m.wait("the browser sign-in", regexp.MustCompile(`(?s)Open this address in a browser on this computer:.*c copies the address.*waiting for the browser sign-in`))
+	addr := browserAddress(screen)
+	if !strings.HasPrefix(addr, hs+"/auth/authorize?") || !strings.Contains(addr, "state=") || !strings.Contains(addr, "code_challenge_method=S256") {
+		t.Fatalf("the address on the screen is not the whole authorization request: %q\n%s", addr, screen)
+	}
+
+	b := newCookieBrowser(t)
+	at, page := b.get(addr)
+	if strings.Contains(page, `name="password"`) {
+		at, page = b.submit(at, page, map[string]string{"username": carol, "password": password})
+	}
+	if !strings.Contains(page, `value="approve"`) {
+		t.Fatalf("no consent page:\n%s", page)
+	}
+	at, page = b.submit(at, page, map[string]string{"action": "approve"})
+	if at.Hostname() != "127.0.0.1" || at.Path != "/callback" || !strings.Contains(page, "terminal") {
+		t.Fatalf("the consent did not return to the app's listener (%s):\n%s", at, page)
+	}
+	m.wait("carol listed with her countdown",
+		regexp.MustCompile(regexp.QuoteMeta(carol)+`\s+device \w+ · `+regexp.QuoteMeta(hs)+`\s+● active · expires in \d+s`))
+	m.keys("q")
+}
+
+// browserAddress reads the browser sign-in's address off the screen, where
+// it is broken across lines to fit.
+func browserAddress(screen string) string {
+	var b strings.Builder
+	in := false
+	for _, l := range strings.Split(screen, "\n") {
+		switch {
+		case strings.Contains(l, "Open this address in a browser"):
+			in = true
+		case strings.Contains(l, "c copies the address"):
+			return b.String()
+		case in:
+			b.WriteString(strings.TrimSpace(l))
+		}
+	}
+	return b.String()
+}
