@@ -408,7 +408,11 @@ func (g *grantScreen) waitLine(w int) []string {
 	line := g.spin.View() + " waiting for approval"
 	if exp := g.info.ExpiresAt; !exp.IsZero() {
 		if left := exp.Sub(now); left > 0 {
-			line += " · expires in " + countdown(left)
+			if long := line + " · expires in " + countdown(left); lipgloss.Width(long) <= w {
+				line = long
+			} else {
+				line = g.spin.View() + " code expires in " + countdown(left) // narrow: the countdown counts most
+			}
 		} else {
 			line = s.Warn.Render("the code has expired")
 		}

@@ -483,3 +483,22 @@ func TestDemoBannerNamesTheOAuthHomeserver(t *testing.T) {
 		t.Fatalf("banner:\n%s", content(m))
 	}
 }
+
+func TestAddFormSaysWhenTheServerKindCannotBeTold(t *testing.T) {
+	f := newFake()
+	f.probe = func(hs, user string) (authProbe, error) {
+		return authProbe{}, &matrix.AuthMetadataError{Field: "issuer", Reason: "is on another host than its endpoints"}
+	}
+	m, _ := testModel(t, f)
+	press(m, "a")
+	typeText(m, "example.org")
+	press(m, "tab")
+	mustContain(t, content(m), "Could not tell how example.org signs in")
+	if m.login.focus != fieldUser || m.login.known() {
+		t.Fatalf("a background look-up leaves the focus alone (%d) and knows nothing (%v)", m.login.focus, m.login.known())
+	}
+	press(m, "enter") // submitting looks again, and says the same
+	if len(f.probes) != 2 || m.login.focus != fieldHomeserver || !strings.Contains(m.login.errText, "Could not tell how") {
+		t.Fatalf("probes %v, focus %d, error %q", f.probes, m.login.focus, m.login.errText)
+	}
+}

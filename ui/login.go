@@ -565,6 +565,12 @@ func (f *loginScreen) setLoginError(err error, where string, resolving, moveFocu
 		}
 		f.setError(errUnreachable, "Cannot reach "+where+". Check the address and your connection, then try again.", fieldHomeserver)
 	default:
+		if resolving {
+			// The look-up failed: the server's answer about how it signs in.
+			f.setError(errDiscovery, "Could not tell how "+where+" signs in: "+describe(err), fieldHomeserver)
+			f.resolvedFor, f.resolvedURL, f.probe = "", "", authProbe{}
+			return
+		}
 		f.setError(errOther, "Sign-in failed: "+describe(err), f.focus)
 	}
 }
