@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/ui/app"
 )
@@ -19,12 +21,18 @@ type devicesOptions struct {
 	PasswordStdin bool
 	JSON          bool
 	Delete        []string // device IDs to delete (devices delete ID...), repeats dropped
+	QR            bool     // delete on an OAuth 2.0 server: the account page as a QR code too
+	Open          bool     // delete on an OAuth 2.0 server: open the account page in a browser
 }
 
 const devicesLong = `Lists the account's devices (sessions) on the server, or deletes some of them.
 Deleting asks for the account password: on the terminal without echo, or with
 --password-stdin as the first line of stdin. Deleting this device signs it out
 here too.
+
+A server that signs in through OAuth 2.0 signs devices out only on its account
+page: there devices delete prints the page's link for the device (--qr also as
+a QR code, to open on a phone; --open opens it in a browser here) and exits 5.
 
 ` + exitCodesHelp
 
@@ -35,7 +43,8 @@ func newCmdDevices(a *program, runF func(*devicesOptions) error) *cobra.Command 
 		Short: "list or delete the account's devices",
 		Long:  devicesLong,
 		Example: `mxauth devices --account @you:example.org --json
-mxauth devices delete ABCDEFGHIJ KLMNOPQRST --password-stdin < password.txt`,
+mxauth devices delete ABCDEFGHIJ KLMNOPQRST --password-stdin < password.txt
+mxauth devices delete ABCDEFGHIJ --qr --open`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			deleting := len(args) > 0 && args[0] == "delete"
 			switch {
@@ -60,6 +69,8 @@ mxauth devices delete ABCDEFGHIJ KLMNOPQRST --password-stdin < password.txt`,
 	a.accountFlag(cmd, &opts.Account)
 	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "delete: read the password from the first line of stdin")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the devices as a JSON array")
+	cmd.Flags().BoolVar(&opts.QR, "qr", false, "delete, OAuth 2.0 server: also print the account page's link as a QR code")
+	cmd.Flags().BoolVar(&opts.Open, "open", false, "delete, OAuth 2.0 server: open the account page in a browser")
 	return cmd
 }
 
@@ -78,18 +89,21 @@ const maxNameRunes = 48
 
 func runDevices(ctx context.Context, a *program, opts *devicesOptions) error {
 	deleting := len(opts.Delete) > 0
-	var pw *secretReader
-	if deleting {
-		pw = a.secretReader(opts.PasswordStdin, "--password-stdin")
-		if err := pw.check(); err != nil {
-			return err
-		}
+	if !deleting && (opts.QR || opts.Open) {
+		return usageErrorf("devices: --qr and --open go with devices delete")
 	}
 	svc, acct, err := a.openAccount(opts.Account)
 	if err != nil {
 		return err
 	}
+	if deleting && oauthServerAccount(acct) {
+		return a.deleteOnAccountPage(ctx, svc, acct.UserID, opts)
+	}
 	if deleting {
+		pw := a.secretReader(opts.PasswordStdin, "--password-stdin")
+		if err := pw.check(); err != nil {
+			return err
+		}
 		ids := opts.Delete
 		// Servers answer a delete of an unknown device with success; check
 		// first, so nothing is deleted and no password asked for in vain.
@@ -182,4 +196,40 @@ func checkDevicesExist(ctx context.Context, svc *app.Service, userID string, ids
 		return fmt.Errorf("no device %s on %s, so nothing was deleted (see mxauth devices)", missing[0], userID)
 	}
 	return fmt.Errorf("no devices %s on %s, so nothing was deleted (see mxauth devices)", strings.Join(missing, ", "), userID)
+}
+
+// oauthServerAccount says whether acct's server signs in through OAuth 2.0
+// (the account signed in through it, or through its password compatibility
+// layer): such a server deletes devices only on its account page.
+func oauthServerAccount(acct keystore.Account) bool {
+	k := matrix.ParseServerAuthKind(acct.Kind)
+	return acct.OAuth != nil || k == matrix.AuthOAuthOnly || k == matrix.AuthOAuthPasswordCompat
+}
+
+// deleteOnAccountPage hands the deletion to the server's account page: the
+// link on stdout (with --qr as a QR code), opened with --open. It exits 5,
+// since nothing was deleted here.
+func (a *program) deleteOnAccountPage(ctx context.Context, svc *app.Service, userID string, opts *devicesOptions) error {
+	if err := checkDevicesExist(ctx, svc, userID, opts.Delete); err != nil {
+		return err
+	}
+	err := svc.DeleteDevices(ctx, userID, opts.Delete, nil)
+	var page *app.AccountPageError
+	if !errors.As(err, &page) {
+		return err
+	}
+	fmt.Fprintln(a.stdout, page.URL)
+	if opts.QR {
+		if err := a.printQR(a.stdout, page.URL); err != nil {
+			return err
+		}
+	}
+	if opts.Open {
+		if oerr := a.openBrowser(page.URL); oerr != nil {
+			a.infof("mxauth: no browser to open here; open the link above on a device with one")
+		} else {
+			a.infof("Opened the account page in your browser.")
+		}
+	}
+	return &codedError{exitUnsupported, err}
 }

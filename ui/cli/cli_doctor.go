@@ -203,6 +203,7 @@ func (d *doctor) checkAccount(ctx context.Context, svc *app.Service, acct keysto
 		return
 	}
 	d.ok("%s: homeserver %s answers, spec versions %s", who, shown(acct.Homeserver), versionRange(v.Versions))
+	d.checkKind(ctx, c, acct)
 
 	sess, err := svc.LoadSession(ctx, acct)
 	if err != nil {
@@ -235,6 +236,30 @@ func (d *doctor) checkAccount(ctx context.Context, svc *app.Service, acct keysto
 	default:
 		d.ok("%s: token valid, expires %s, refreshed automatically", who, expiryText(st, time.Now()))
 	}
+}
+
+// checkKind says how the account's server signs users in now, how the
+// account signed in, and whether the server changed since.
+func (d *doctor) checkKind(ctx context.Context, c *matrix.Client, acct keystore.Account) {
+	who := shown(acct.UserID)
+	sa, err := c.ProbeServerAuth(ctx)
+	if err != nil {
+		d.fail(exitCode(err), "%s: cannot tell how %s signs users in: %s", who, shown(acct.Homeserver), errorMessage(err))
+		return
+	}
+	issuer := ""
+	if sa.Metadata != nil {
+		issuer = sa.Metadata.Issuer
+	}
+	how := "with a password or a login token"
+	if acct.OAuth != nil {
+		how = "through OAuth 2.0"
+	}
+	line := fmt.Sprintf("%s: %s; this account signed in %s", who, kindLine(acct.Homeserver, sa.Kind, issuer), how)
+	if was := matrix.ParseServerAuthKind(acct.Kind); was != 0 && was != sa.Kind {
+		line += fmt.Sprintf(" (at sign-in the server used %s)", was)
+	}
+	d.ok("%s", line)
 }
 
 // versionRange shortens a versions list to "r0.6.1, v1.1 ... v1.12".

@@ -3,11 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"mxauth/matrix"
 	"mxauth/ui/app"
@@ -64,12 +62,21 @@ type loginTokenJSON struct {
 }
 
 func runLoginToken(ctx context.Context, a *program, opts *loginTokenOptions) error {
-	pw := a.secretReader(opts.PasswordStdin, "--password-stdin")
-	if err := pw.check(); err != nil {
-		return err
-	}
 	svc, acct, err := a.openAccount(opts.Account)
 	if err != nil {
+		return err
+	}
+	if oauthServerAccount(acct) {
+		chk, err := svc.CheckLoginToken(ctx, acct.UserID)
+		if err != nil {
+			return err
+		}
+		if !chk.Supported {
+			return a.noLoginTokens(chk)
+		}
+	}
+	pw := a.secretReader(opts.PasswordStdin, "--password-stdin")
+	if err := pw.check(); err != nil {
 		return err
 	}
 	var resp *matrix.GetLoginTokenResponse
@@ -94,14 +101,22 @@ func runLoginToken(ctx context.Context, a *program, opts *loginTokenOptions) err
 	}
 	fmt.Fprintln(a.stdout, resp.LoginToken.Reveal())
 	if opts.QR {
-		out, isFile := a.stdout.(*os.File)
-		colour := isFile && term.IsTerminal(int(out.Fd())) && a.getenv("NO_COLOR") == ""
-		dark := !colour && isFile && terminalIsDark(out) // only matters without colour
-		if err := writeQR(a.stdout, resp.LoginToken.Reveal(), colour, dark); err != nil {
+		if err := a.printQR(a.stdout, resp.LoginToken.Reveal()); err != nil {
 			return err
 		}
 	}
 	a.infof("Single use, valid for %s (until %s). On the new device:\n  mxauth login --user %s --login-token-stdin",
 		app.FormatDuration(time.Until(exp)), exp.Local().Format("15:04:05"), acct.UserID)
 	return nil
+}
+
+// noLoginTokens explains, for an account of an OAuth 2.0 server, that login
+// tokens do not exist there and what to do instead: the account page's link
+// goes to stdout. It exits 5.
+func (a *program) noLoginTokens(chk app.LoginTokenCheck) error {
+	if chk.AccountURL != "" {
+		fmt.Fprintln(a.stdout, chk.AccountURL)
+		return unsupportedErrorf("login-token: %s; the account page is %s", chk.Reason, shown(chk.AccountURL))
+	}
+	return unsupportedErrorf("login-token: %s", chk.Reason)
 }

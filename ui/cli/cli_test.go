@@ -408,7 +408,8 @@ func TestDoctor(t *testing.T) {
 	c := newCLI(t)
 	c.login(srv, alice, pw)
 	r := c.ok("", "doctor")
-	for _, want := range []string{"keyring: Secret Service", "spec versions", "refresh tokens", "login tokens can be minted", "token valid"} {
+	for _, want := range []string{"keyring: Secret Service", "spec versions", "refresh tokens", "login tokens can be minted", "token valid",
+		"signs in with passwords (no OAuth 2.0 API); this account signed in with a password"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, r.stdout)
 		}

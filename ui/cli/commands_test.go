@@ -110,6 +110,12 @@ func TestLoginFlags(t *testing.T) {
 	wantUsageError(t, newCmdLogin, "login: use either --password-stdin or --login-token-stdin",
 		"--user", "@a:b", "--password-stdin", "--login-token-stdin")
 	wantUsageError(t, newCmdLogin, `login: unexpected argument "@a:b"`, "@a:b")
+	wantOptions(t, newCmdLogin, loginOptions{User: "@a:b", QR: true, JSON: true}, "--user", "@a:b", "--qr", "--json")
+	wantOptions(t, newCmdLogin, loginOptions{Homeserver: "https://h.example", Browser: true}, "--homeserver", "https://h.example", "--browser")
+	wantOptions(t, newCmdLogin, loginOptions{User: "@a:b", Password: true}, "--user", "@a:b", "--password")
+	wantUsageError(t, newCmdLogin, "login: --user is required", "--homeserver", "https://h.example", "--password")
+	wantUsageError(t, newCmdLogin, "login: --browser signs in through OAuth 2.0", "--user", "@a:b", "--browser", "--password-stdin")
+	wantUsageError(t, newCmdLogin, "login: --qr shows the page of a sign-in with a code", "--user", "@a:b", "--qr", "--browser")
 }
 
 func TestLoginTokenFlags(t *testing.T) {
@@ -126,6 +132,7 @@ func TestDevicesFlags(t *testing.T) {
 		"delete", "A", "--password-stdin", "B", "--account", "@a:b", "A", "--", "--C")
 	wantUsageError(t, newCmdDevices, `devices: unknown subcommand "rename" (only delete)`, "rename", "A")
 	wantUsageError(t, newCmdDevices, "devices delete: give the IDs of the devices to delete", "delete")
+	wantOptions(t, newCmdDevices, devicesOptions{Delete: []string{"A"}, QR: true, Open: true}, "delete", "A", "--qr", "--open")
 	wantUsageError(t, newCmdDevices, "devices: unknown flag: --all", "--all")
 }
 

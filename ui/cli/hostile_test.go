@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,7 @@ type hostileServer struct {
 	issued      int
 	lastAccess  string
 	lastRefresh string
+	oauthScope  string // the scope of the last device grant or token request
 }
 
 const hostileDevice = "HOSTILEDEV"
@@ -1174,6 +1176,306 @@ func TestHostileTokenText(t *testing.T) {
 		c.t = t
 		h.set("POST /_matrix/client/v1/login/get_token", uiaThen(jsonReply(200, map[string]any{"login_token": bad, "expires_in_ms": 120000})))
 		failsCleanly(t, c.run("hunter2\n", "login-token", "--account", h.userID, "--password-stdin"), "malformed")
+		e.intact(t)
+	})
+}
+
+// ---- OAuth 2.0: a hostile authorization server ----
+
+// oauthUser is who the OAuth cases sign in: not mallory, so a failure that
+// stored anything shows up as a third account in intact's list.
+func (h *hostileServer) oauthUser() string {
+	return "@oscar:" + strings.TrimPrefix(h.URL, "http://")
+}
+
+// oauthMetadata is a valid metadata document for the hostile server's own
+// authorization server under /oauth/; edit changes it.
+func (h *hostileServer) oauthMetadata(edit func(map[string]any)) map[string]any {
+	m := map[string]any{
+		"issuer":                           h.URL + "/oauth/",
+		"authorization_endpoint":           h.URL + "/oauth/authorize",
+		"token_endpoint":                   h.URL + "/oauth/token",
+		"revocation_endpoint":              h.URL + "/oauth/revoke",
+		"registration_endpoint":            h.URL + "/oauth/register",
+		"device_authorization_endpoint":    h.URL + "/oauth/device",
+		"response_types_supported":         []string{"code"},
+		"grant_types_supported":            []string{"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"},
+		"response_modes_supported":         []string{"query", "fragment"},
+		"code_challenge_methods_supported": []string{"S256"},
+		"account_management_uri":           h.URL + "/oauth/account",
+	}
+	if edit != nil {
+		edit(m)
+	}
+	return m
+}
+
+// delegate makes the hostile server delegate sign-in to a well-behaved
+// authorization server of its own: registration grants what was asked, the
+// device grant is approved at the first poll, and whoami names oscar and the
+// device of the scope asked for. Each case then spoils one answer.
+func (h *hostileServer) delegate() {
+	h.set("GET /_matrix/client/v1/auth_metadata", jsonReply(200, h.oauthMetadata(nil)))
+	h.set("GET /_matrix/client/v3/login", jsonReply(200, map[string]any{"flows": []any{
+		map[string]any{"type": "m.login.sso", "oauth_aware_preferred": true},
+	}}))
+	h.set("POST /oauth/register", h.registrationReply(nil))
+	h.set("POST /oauth/device", h.deviceReply(nil))
+	h.set("POST /oauth/token", h.oauthTokenReply(nil))
+	h.set("POST /oauth/revoke", jsonReply(200, map[string]any{}))
+	h.set("GET /_matrix/client/v3/account/whoami", h.oauthWhoami)
+}
+
+// registrationReply grants the grant types asked for; edit changes the reply.
+func (h *hostileServer) registrationReply(edit func(map[string]any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req)
+		req["client_id"] = "hostile-client"
+		if edit != nil {
+			edit(req)
+		}
+		jsonReply(201, req)(w, r)
+	}
+}
+
+// deviceReply starts a device grant, remembering the device of its scope.
+func (h *hostileServer) deviceReply(edit func(map[string]any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		h.mu.Lock()
+		h.oauthScope = r.PostForm.Get("scope")
+		h.mu.Unlock()
+		m := map[string]any{
+			"device_code": "hostile-device-code", "user_code": "HOSTIL",
+			"verification_uri": h.URL + "/oauth/link", "expires_in": 600, "interval": 1,
+		}
+		if edit != nil {
+			edit(m)
+		}
+		jsonReply(200, m)(w, r)
+	}
+}
+
+// oauthTokenReply answers every grant with a fresh pair; edit changes the reply.
+func (h *hostileServer) oauthTokenReply(edit func(map[string]any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		at, rt := h.newTokens()
+		h.mu.Lock()
+		if sc := r.PostForm.Get("scope"); sc != "" {
+			h.oauthScope = sc
+		}
+		scope := h.oauthScope
+		h.mu.Unlock()
+		m := map[string]any{"access_token": at, "refresh_token": rt, "token_type": "Bearer", "expires_in": 3600, "scope": scope}
+		if edit != nil {
+			edit(m)
+		}
+		jsonReply(200, m)(w, r)
+	}
+}
+
+func (h *hostileServer) oauthWhoami(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	_, device, _ := strings.Cut(h.oauthScope, "urn:matrix:client:device:")
+	h.mu.Unlock()
+	device, _, _ = strings.Cut(device, " ")
+	jsonReply(200, map[string]any{"user_id": h.oauthUser(), "device_id": device})(w, r)
+}
+
+// oauthError is an RFC 6749 error reply.
+func oauthError(status int, code, description string) http.HandlerFunc {
+	return jsonReply(status, map[string]any{"error": code, "error_description": description})
+}
+
+// TestHostileOAuthDeviceGrant: each bad answer of an authorization server
+// during a device-grant sign-in ends it with one clean line and the
+// documented exit code, and stores nothing.
+func TestHostileOAuthDeviceGrant(t *testing.T) {
+	t.Parallel()
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	for _, tc := range []struct {
+		name  string
+		spoil func()
+		code  int
+		want  []string
+	}{
+		{"metadata missing token_endpoint", func() {
+			h.set("GET /_matrix/client/v1/auth_metadata", jsonReply(200, h.oauthMetadata(func(m map[string]any) { delete(m, "token_endpoint") })))
+		}, exitError, []string{"token_endpoint"}},
+		{"metadata without grant types", func() {
+			h.set("GET /_matrix/client/v1/auth_metadata", jsonReply(200, h.oauthMetadata(func(m map[string]any) { delete(m, "grant_types_supported") })))
+		}, exitError, []string{"grant_types_supported"}},
+		{"issuer on another host", func() {
+			h.set("GET /_matrix/client/v1/auth_metadata", jsonReply(200, h.oauthMetadata(func(m map[string]any) { m["issuer"] = "https://auth.evil.example/" })))
+		}, exitError, []string{"issuer"}},
+		{"plain http endpoint off loopback", func() {
+			h.set("GET /_matrix/client/v1/auth_metadata", jsonReply(200, h.oauthMetadata(func(m map[string]any) {
+				m["issuer"] = "http://auth.example.org/"
+				for _, k := range []string{"authorization_endpoint", "token_endpoint", "revocation_endpoint", "registration_endpoint", "device_authorization_endpoint"} {
+					m[k] = "http://auth.example.org/" + k
+				}
+			})))
+		}, exitError, []string{"https"}},
+		{"registration without the device grant", func() {
+			h.set("POST /oauth/register", h.registrationReply(func(m map[string]any) {
+				m["grant_types"] = []string{"authorization_code", "refresh_token"}
+			}))
+		}, exitUnsupported, []string{"--browser"}},
+		{"user code with escape sequences", func() {
+			h.set("POST /oauth/device", h.deviceReply(func(m map[string]any) { m["user_code"] = "AB\x1b[2JCD" }))
+		}, exitError, []string{"user_code"}},
+		{"verification URI with escape sequences", func() {
+			h.set("POST /oauth/device", h.deviceReply(func(m map[string]any) { m["verification_uri"] = h.URL + "/oauth/\x1b]8;;https://evil.example/\x07link" }))
+		}, exitError, []string{"verification_uri"}},
+		{"token reply without refresh token", func() {
+			h.set("POST /oauth/token", h.oauthTokenReply(func(m map[string]any) { delete(m, "refresh_token") }))
+		}, exitError, []string{"refresh_token"}},
+		{"device code expired at the server", func() {
+			h.set("POST /oauth/token", oauthError(400, "expired_token", "the code expired"))
+		}, exitError, []string{"expired"}},
+		{"device code expired here", func() {
+			h.set("POST /oauth/device", h.deviceReply(func(m map[string]any) { m["expires_in"] = 2 }))
+			h.set("POST /oauth/token", oauthError(400, "authorization_pending", "waiting"))
+		}, exitError, []string{"expired"}},
+		{"denied", func() {
+			h.set("POST /oauth/token", oauthError(400, "access_denied", evilText))
+		}, exitError, []string{"denied"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			h.delegate()
+			tc.spoil()
+			h.resetLog()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			r, took, _ := c.runTimed(ctx, "", "login", "--user", h.oauthUser(), "--homeserver", h.URL)
+			t.Logf("%s", took.Round(time.Millisecond))
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d: %s", r.code, tc.code, r)
+			}
+			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+			failsCleanly(t, result{stdout: r.stdout, stderr: lines[len(lines)-1] + "\n", code: r.code}, tc.want...)
+			clean(t, r)
+			if strings.Contains(r.stderr, evilVisible) && strings.Contains(r.stderr, "\x1b") {
+				t.Errorf("server text reached the terminal raw: %q", r.stderr)
+			}
+			e.intact(t)
+
+			// --json says what happened on stdout as well.
+			h.delegate()
+			tc.spoil()
+			r, _, _ = c.runTimed(ctx, "", "login", "--user", h.oauthUser(), "--homeserver", h.URL, "--json")
+			clean(t, r)
+			got := decodeJSON[map[string]any](t, r.stdout)
+			if got["status"] == "signed-in" || got["error"] == "" || got["user_id"] != nil {
+				t.Errorf("--json: %s", r.stdout)
+			}
+			e.intact(t)
+		})
+	}
+}
+
+// TestHostileOAuthBrowser: the loopback redirect of a browser sign-in refuses
+// a callback whose state does not match (and keeps waiting for the right
+// one), ends on a callback carrying an error with one clean line and
+// nothing stored, and answers a second callback after the good one without
+// taking it.
+func TestHostileOAuthBrowser(t *testing.T) {
+	t.Parallel()
+	e := setupHostile(t)
+	h, c := e.h, e.c
+	opener, opened := recordingOpener(t)
+	browser := &cli{t: t, dir: c.dir, extra: []string{opener}}
+
+	t.Run("state mismatch, then an error", func(t *testing.T) {
+		browser.t = t
+		h.delegate()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		bg := browser.start(ctx, "login", "--user", h.oauthUser(), "--homeserver", h.URL, "--browser")
+		auth := openedURL(t, opened, bg)
+		if auth.Query().Get("state") == "" || auth.Query().Get("code_challenge_method") != "S256" {
+			t.Fatalf("authorization URL without state or PKCE: %s", auth)
+		}
+		status, page := callback(t, auth, url.Values{"code": {"stolen"}, "state": {"not-the-state"}})
+		if status < 400 || !strings.Contains(strings.ToLower(page), "state") {
+			t.Errorf("a callback with the wrong state: %d %s", status, page)
+		}
+		if h.hits("POST /oauth/token") != 0 {
+			t.Fatalf("the code of a callback with the wrong state was exchanged")
+		}
+		select {
+		case <-bg.exited:
+			t.Fatalf("a callback with the wrong state ended the sign-in: %s", bg.err.String())
+		default:
+		}
+		callback(t, auth, url.Values{"error": {"access_denied"}, "error_description": {evilText}, "state": {auth.Query().Get("state")}})
+		r := bg.wait(t)
+		if r.code != exitError {
+			t.Errorf("exit %d, want %d: %s", r.code, exitError, r)
+		}
+		clean(t, r)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if last := strings.ToLower(lines[len(lines)-1]); !strings.Contains(last, "denied") {
+			t.Errorf("the last line does not say the sign-in was denied: %s", r.stderr)
+		}
+		e.intact(t)
+	})
+	if err := os.Remove(opened); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("second callback", func(t *testing.T) {
+		browser.t = t
+		h.delegate()
+		// mxauth asks who signed in after the exchange: hold that answer
+		// while a second callback arrives.
+		release := make(chan struct{})
+		h.set("GET /_matrix/client/v3/account/whoami", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-h.release:
+			case <-r.Context().Done():
+				return
+			}
+			h.oauthWhoami(w, r)
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		bg := browser.start(ctx, "login", "--user", h.oauthUser(), "--homeserver", h.URL, "--browser", "--json")
+		auth := openedURL(t, opened, bg)
+		state := auth.Query().Get("state")
+		// The grant's scope (its device) comes with the authorization request.
+		h.mu.Lock()
+		h.oauthScope = auth.Query().Get("scope")
+		h.mu.Unlock()
+		status, page, err := tryCallback(auth, url.Values{"code": {"good-code"}, "state": {state}})
+		if err != nil || status != http.StatusOK || !strings.Contains(strings.ToLower(page), "terminal") {
+			t.Errorf("the good callback: %d %v %s", status, err, page)
+		}
+		status, page, err = tryCallback(auth, url.Values{"code": {"second-code"}, "state": {state}})
+		t.Logf("second callback: %d %v %s", status, err, page)
+		if err == nil && status == http.StatusOK && !strings.Contains(strings.ToLower(page), "already") {
+			t.Errorf("the second callback: %d %s", status, page)
+		}
+		close(release)
+		r := bg.wait(t)
+		clean(t, r)
+		if r.code != 0 {
+			t.Fatalf("sign-in after a second callback: %s", r)
+		}
+		got := decodeJSON[accountJSON](t, r.stdout)
+		if got.UserID != h.oauthUser() || h.hits("POST /oauth/token") != 1 {
+			t.Errorf("signed in %+v with %d token requests; want oscar with one", got, h.hits("POST /oauth/token"))
+		}
+		c.t = t
+		c.ok("", "logout", "--account", h.oauthUser())
+		if h.hits("POST /oauth/revoke") == 0 || h.hits("POST /_matrix/client/v3/logout") != 0 {
+			t.Errorf("signing oscar out made %d revocations and %d /logout calls; want revocation only", h.hits("POST /oauth/revoke"), h.hits("POST /_matrix/client/v3/logout"))
+		}
 		e.intact(t)
 	})
 }

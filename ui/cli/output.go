@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,6 +47,8 @@ type accountJSON struct {
 	ExpiresInS      *int64     `json:"expires_in_s,omitempty"`
 	HasRefreshToken bool       `json:"has_refresh_token"`
 	Problem         string     `json:"problem,omitempty"`
+	Kind            string     `json:"kind"`  // how the server signed it in: legacy, oauth, oauth-compat, unknown
+	OAuth           bool       `json:"oauth"` // signed in through the OAuth 2.0 API
 }
 
 func accountJSONFrom(v app.Account, now time.Time) accountJSON {
@@ -59,6 +62,8 @@ func accountJSONFrom(v app.Account, now time.Time) accountJSON {
 		HasRefreshToken: st.HasRefreshToken,
 		Problem:         matrix.Sanitize(st.Problem),
 		Expiry:          expiryKind(st),
+		Kind:            cmp.Or(v.Kind.Name(), "unknown"),
+		OAuth:           v.OAuth,
 	}
 	if !st.ExpiresAt.IsZero() {
 		t := st.ExpiresAt.UTC().Truncate(time.Second)
@@ -117,4 +122,24 @@ func expiryText(st session.Status, now time.Time) string {
 		return "expired"
 	}
 	return fmt.Sprintf("in %s (%s)", app.FormatDuration(left), st.ExpiresAt.Local().Format("15:04:05"))
+}
+
+// kindLine says how a homeserver signs users in, for login and doctor.
+func kindLine(baseURL string, kind matrix.ServerAuthKind, issuer string) string {
+	var how string
+	switch kind {
+	case matrix.AuthLegacy:
+		how = "signs in with passwords (no OAuth 2.0 API)"
+	case matrix.AuthOAuthOnly:
+		how = "signs in through OAuth 2.0 only"
+	case matrix.AuthOAuthPasswordCompat:
+		how = "signs in through OAuth 2.0, and takes passwords through a compatibility layer"
+	default:
+		return shown(baseURL) + ": how it signs users in is not known"
+	}
+	line := shown(baseURL) + " " + how
+	if issuer != "" {
+		line += " (authorization server " + shown(issuer) + ")"
+	}
+	return line
 }

@@ -39,3 +39,12 @@ func terminalIsDark(out *os.File) bool {
 	}
 	return lipgloss.HasDarkBackground(os.Stdin, out)
 }
+
+// printQR prints text as a QR code on w (stdout or stderr): in colour on a
+// colour terminal, else in the polarity that suits the terminal's background.
+func (a *program) printQR(w io.Writer, text string) error {
+	out, isFile := w.(*os.File)
+	colour := isFile && term.IsTerminal(int(out.Fd())) && a.getenv("NO_COLOR") == ""
+	dark := !colour && isFile && terminalIsDark(out) // only matters without colour
+	return writeQR(w, text, colour, dark)
+}

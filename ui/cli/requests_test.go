@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,4 +146,71 @@ func TestRequestsIdle(t *testing.T) {
 	got := endpoints(srv.Requests())
 	t.Logf("engine idle %s with %d accounts: %d request(s) %v", idle, len(users), len(got), got)
 	expectRequests(t, "idle engine", got)
+}
+
+// oauthRequests is the log as "METHOD /path" without the browser's visits to
+// the authorization server's pages (the person approving, not mxauth).
+func oauthRequests(srv *homeserver.Server) []string {
+	var out []string
+	for _, r := range srv.Requests() {
+		switch r.Path {
+		case "/auth/link", "/auth/login", "/auth/consent", "/auth/authorize", "/auth/account":
+			continue
+		}
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+// TestRequestsPerOperationOAuth: what a device-grant sign-in, a refresh, a
+// token and a sign-out of an OAuth 2.0 account ask of the servers.
+func TestRequestsPerOperationOAuth(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	c := newCLI(t)
+	srv.ResetLog()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bg := c.start(ctx, "login", "--user", alice, "--homeserver", srv.URL())
+	m := bg.waitStderr(t, "the device code", deviceCodeOnStderr)
+	// Approve after the first poll, so that exactly one poll is still pending.
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Contains(oauthRequests(srv), "POST /auth/oauth2/token") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	newCookieBrowser(t).approveDevice(m[1], m[2], "alice", pw, "approve")
+	if r := bg.wait(t); r.code != 0 {
+		t.Fatalf("login: %s", r)
+	}
+	got := oauthRequests(srv)
+	polls := 0
+	for _, r := range got {
+		if r == "POST /auth/oauth2/token" {
+			polls++
+		}
+	}
+	t.Logf("mxauth login (device grant): %d request(s), %d to the token endpoint: %v", len(got), polls, got)
+	want := []string{
+		"GET /_matrix/client/v1/auth_metadata",
+		"GET /_matrix/client/v3/login",
+		"POST /auth/oauth2/registration",
+		"POST /auth/oauth2/device",
+	}
+	for range max(polls, 2) {
+		want = append(want, "POST /auth/oauth2/token")
+	}
+	want = append(want, "GET /_matrix/client/v3/account/whoami")
+	expectRequests(t, "login with the device grant", got, want...)
+
+	srv.ResetLog()
+	c.ok("", "token")
+	expectRequests(t, "token with a valid token", oauthRequests(srv))
+
+	srv.ResetLog()
+	c.ok("", "refresh")
+	expectRequests(t, "refresh", oauthRequests(srv), "POST /auth/oauth2/token")
+
+	srv.ResetLog()
+	c.ok("", "logout")
+	expectRequests(t, "logout", oauthRequests(srv), "POST /auth/oauth2/revoke")
 }

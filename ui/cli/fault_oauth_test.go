@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"mxauth/matrix/homeserver"
+	"mxauth/ui/app"
+)
+
+// TestFaultOAuthCrashAfterSaveBeforeIndex: an OAuth 2.0 sign-in killed
+// between the keyring save and the index write leaves a granted session no
+// account lists. The next command (any command), or doctor, revokes it at
+// the authorization server (never /logout, which an OAuth server refuses)
+// and deletes the item.
+func TestFaultOAuthCrashAfterSaveBeforeIndex(t *testing.T) {
+	t.Parallel()
+	for _, next := range [][]string{{"list"}, {"token"}, {"doctor"}} {
+		t.Run(next[0], func(t *testing.T) {
+			t.Parallel()
+			srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+			c := newCLI(t)
+			crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(app.StepLoginSaved)}}
+			r := deviceSignIn(t, crash, alice, "alice", pw, "approve")
+			if r.code != -1 {
+				t.Fatalf("the sign-in was not killed: %s", r)
+			}
+			items, devs := keyringItems(t, alice), srv.Devices(alice)
+			t.Logf("figure: OAuth sign-in killed after the save: %d keyring item(s), %d server device(s)", len(items), len(devs))
+			if len(items) != 1 || len(devs) != 1 {
+				t.Fatalf("the crash did not come after the save: items %v, devices %v", items, devs)
+			}
+
+			srv.ResetLog()
+			r = c.run("", next...)
+			items, devs = keyringItems(t, alice), srv.Devices(alice)
+			var revocations, logouts int
+			for _, req := range srv.Requests() {
+				switch {
+				case req.Path == "/auth/oauth2/revoke":
+					revocations++
+				case strings.HasSuffix(req.Path, "/logout"):
+					logouts++
+				}
+			}
+			t.Logf("figure: after %s: %d keyring item(s), %d server device(s), %d revocation(s), %d /logout call(s)", next[0], len(items), len(devs), revocations, logouts)
+			if len(items) != 0 || len(devs) != 0 || revocations == 0 || logouts != 0 {
+				t.Fatalf("%s left items %v, devices %v (revocations %d, /logout %d): %s", next[0], items, devs, revocations, logouts, r)
+			}
+			if !strings.Contains(r.stderr+r.stdout, "interrupted sign-in") {
+				t.Errorf("%s should say what it cleaned up: %s", next[0], r)
+			}
+			if got := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout); len(got) != 0 {
+				t.Fatalf("accounts: %+v", got)
+			}
+			// Nothing is left to repair, and the next sign-in is clean.
+			if r := deviceSignIn(t, c, alice, "alice", pw, "approve"); r.code != 0 {
+				t.Fatalf("signing in after the repair: %s", r)
+			}
+			if r := c.ok("", "list"); strings.Contains(r.stderr, "interrupted") {
+				t.Fatalf("repaired twice: %s", r)
+			}
+			if items, devs := keyringItems(t, alice), srv.Devices(alice); len(items) != 1 || len(devs) != 1 {
+				t.Fatalf("after signing in: items %v, devices %v", items, devs)
+			}
+		})
+	}
+}
