@@ -6,9 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"rsc.io/qr"
 
+	"mxauth/matrix/homeserver"
 	"mxauth/ui/qrcode"
 )
 
@@ -89,7 +91,67 @@ func driveDeviceGrant(t *testing.T, colour bool) {
 	if strings.Contains(screen, "OAuth sign-in") {
 		t.Fatalf("the sign-in screen is still up:\n%s", screen)
 	}
+	if !colour {
+		checkOAuthDetails(t, m, carol, hs)
+	}
 	m.keys("q")
+}
+
+// checkOAuthDetails opens the details of an OAuth account (selected on the
+// list): they say how it signed in, o shows the account page (no browser
+// here: its address and QR code), and t explains the handoff without login
+// tokens, with the page.
+func checkOAuthDetails(t *testing.T, m *tmuxTerm, user, hs string) {
+	t.Helper()
+	m.keys("Enter")
+	screen, _ := m.wait("the details", regexp.MustCompile(`(?s)Account details.*`+regexp.QuoteMeta(user)+`.*Sign-in\s+OAuth 2\.0`))
+	if !strings.Contains(screen, "o account page") {
+		t.Fatalf("the help bar does not offer the account page:\n%s", screen)
+	}
+	m.keys("o")
+	screen, _ = m.wait("the account page", regexp.MustCompile(`(?s)Account page.*`+regexp.QuoteMeta(hs)+`/auth/account`))
+	if len(qrRows(screen)) < 10 {
+		t.Fatalf("no QR code of the account page:\n%s", screen)
+	}
+	m.keys("Escape")
+	m.wait("the details again", regexp.MustCompile(`v reveal token`))
+	m.keys("t")
+	m.wait("the handoff without login tokens", regexp.MustCompile(`(?s)cannot mint login tokens.*Your account page:.*`+regexp.QuoteMeta(hs)+`/auth/account`))
+	m.keys("Escape")
+	m.wait("the details again", regexp.MustCompile(`v reveal token`))
+	m.keys("Escape")
+	m.wait("the accounts", regexp.MustCompile(`mxauth · Accounts`))
+}
+
+// TestTmuxOAuthServerWithPasswords: on a server that signs in through OAuth
+// but still takes passwords, the add form says so, ctrl+p switches to the
+// password, and the account's details say it signed in with a password
+// through the compatibility layer.
+func TestTmuxOAuthServerWithPasswords(t *testing.T) {
+	t.Parallel()
+	needTmux(t)
+	c := newCLI(t)
+	srv, alice, pw := startHomeserver(t, homeserver.Options{Delegated: true, PasswordCompat: true, AccessTokenLifetime: time.Hour})
+	m := startTUI(t, c, "oauth-compat")
+	m.wait("the empty list", regexp.MustCompile(`No accounts yet`))
+	m.keys("a")
+	m.wait("the add-account form", regexp.MustCompile(`Add a Matrix account`))
+	m.literal(srv.URL())
+	m.keys("Tab")
+	screen, _ := m.wait("the server's kind", regexp.MustCompile(`OAuth 2\.0 server, also takes passwords`))
+	if !strings.Contains(screen, "not needed") || !strings.Contains(screen, "ctrl+p use password") {
+		t.Fatalf("an OAuth server that takes passwords offers OAuth first, and the password on ctrl+p:\n%s", screen)
+	}
+	m.keys("C-p")
+	m.wait("the password form", regexp.MustCompile(`enter signs in with your password`))
+	m.literal(pw)
+	m.keys("BTab")
+	m.literal(alice)
+	m.keys("Enter")
+	m.wait("alice listed", regexp.MustCompile(`(?s)`+regexp.QuoteMeta(alice)+`.*device \w+ .*active`))
+	m.keys("Enter")
+	m.wait("the details", regexp.MustCompile(`Sign-in\s+password, through the compatibility layer of an OAuth 2\.0`))
+	m.keys("Escape", "q")
 }
 
 // checkGrantQR checks that the screen shows the QR code of want, in either
