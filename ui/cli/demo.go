@@ -52,6 +52,7 @@ With --serve ADDR --oauth the homeserver that signs in through OAuth 2.0 runs
 instead, with its authorization server under /auth/ on the same address; its
 approval page, users and passwords are printed:
   mxauth demo --serve 127.0.0.1:8009 --oauth
+  mxauth login --user @carol:127.0.0.1:8009
 
 ` + exitCodesHelp
 

@@ -151,6 +151,14 @@ func TestDemoServeOAuth(t *testing.T) {
 	if who := whoami(t, hs[1], tok.AccessToken.Reveal()); who.UserID != carol[1] || who.DeviceID != deviceID {
 		t.Errorf("signed in as %+v, want %s on device %s", who, carol[1], deviceID)
 	}
+
+	// And as the banner suggests: mxauth login against it, approved on its page.
+	forgetKeyringItems(t, strings.TrimPrefix(hs[1], "http://"))
+	r = deviceSignIn(t, c, carol[1], "carol", carol[2], "approve", "--json")
+	if r.code != 0 || decodeJSON[oauthAccountJSON](t, r.stdout).UserID != carol[1] {
+		t.Fatalf("mxauth login against the demo's OAuth homeserver: %s", r)
+	}
+	c.ok("", "logout")
 }
 
 // assertLegacyDemo checks that plain --serve runs the password homeserver,

@@ -361,3 +361,27 @@ func (c *movableClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+// TestOAuthLoginWithoutKeyring: without a usable keyring an OAuth 2.0
+// sign-in stops with exit 3 before it registers or shows a code, so nobody
+// approves a session that could not be kept.
+func TestOAuthLoginWithoutKeyring(t *testing.T) {
+	t.Parallel()
+	srv, alice, _ := startDelegated(t, homeserver.Options{})
+	c := newCLI(t)
+	c.extra = []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus"}
+	srv.ResetLog()
+	r := c.expect(exitKeyring, "", "login", "--user", alice, "--json")
+	clean(t, r)
+	if strings.Contains(r.stderr, "enter the code") {
+		t.Errorf("a code was shown though the keyring cannot keep the session: %s", r.stderr)
+	}
+	for _, got := range oauthRequests(srv) {
+		if strings.HasPrefix(got, "POST /auth/") {
+			t.Errorf("asked the authorization server %s without a keyring", got)
+		}
+	}
+	if got := decodeJSON[oauthAccountJSON](t, r.stdout); got.Status != "error" || got.Error == "" {
+		t.Errorf("--json: %s", r.stdout)
+	}
+}

@@ -126,10 +126,22 @@ func TestRequestsIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// And one account signed in through OAuth 2.0 on a delegated homeserver.
+	dsrv, oauthUser, oauthPW := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	grant, err := svc.StartOAuthLogin(ctx, app.OAuthLoginParams{Homeserver: dsrv.URL(), User: oauthUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCookieBrowser(t).approveDevice(grant.VerificationURI, grant.UserCode, "alice", oauthPW, "approve")
+	if _, err := grant.Wait(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	users[oauthUser] = oauthPW
 	// A fresh service, as at start-up: sessions load from the store.
 	svc = newService(st, app.Options{})
 	svc.LoadAll(ctx)
 	srv.ResetLog()
+	dsrv.ResetLog()
 	runCtx, stop := context.WithTimeout(ctx, idle)
 	defer stop()
 	done := make(chan struct{})
@@ -143,8 +155,8 @@ func TestRequestsIdle(t *testing.T) {
 		}
 	}
 	<-done
-	got := endpoints(srv.Requests())
-	t.Logf("engine idle %s with %d accounts: %d request(s) %v", idle, len(users), len(got), got)
+	got := append(endpoints(srv.Requests()), endpoints(dsrv.Requests())...)
+	t.Logf("engine idle %s with %d accounts (one of them OAuth 2.0): %d request(s) %v", idle, len(users), len(got), got)
 	expectRequests(t, "idle engine", got)
 }
 

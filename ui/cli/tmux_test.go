@@ -460,3 +460,63 @@ func TestTmuxDemoManyAccounts(t *testing.T) {
 	m.wait("the whole list again", regexp.MustCompile(`1/41`))
 	m.keys("q")
 }
+
+// TestTmuxLoginDeviceGrant: at a terminal, login --qr on an OAuth 2.0 server
+// shows the page, the code and a QR code, then one status line redrawn in
+// place with the countdown and the polls; approving on the page ends it
+// signed in, with the status line gone. Ctrl+C while waiting cancels and
+// stores nothing.
+func TestTmuxLoginDeviceGrant(t *testing.T) {
+	t.Parallel()
+	needTmux(t)
+	srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	c := newCLI(t)
+	m := &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-devicegrant-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
+	var env []string
+	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + c.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH"), keyringWait}) {
+		env = append(env, fmt.Sprintf("%q", kv))
+	}
+	launch := fmt.Sprintf("env -i %s %q login --user %s --qr; echo EXIT=$?; sleep 30", strings.Join(env, " "), binPath, alice)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "60", launch)
+	screen, sub := m.wait("the page and the code", regexp.MustCompile(`open this page on any device.*\n\s+(\S+)\nand enter the code:\n\s+(\S+)`))
+	page, code := sub[1], sub[2]
+	if !strings.Contains(screen, "▀") && !strings.Contains(screen, "▄") {
+		t.Errorf("--qr drew no QR code:\n%s", screen)
+	}
+	// Polled twice or more: the status line has been redrawn, not repeated.
+	screen, _ = m.wait("the status line after a few polls", regexp.MustCompile(`Waiting for approval · code expires in \d+m \d+s · asked [2-9]×`))
+	if n := strings.Count(screen, "Waiting for approval"); n != 1 {
+		t.Fatalf("the status line is not redrawn in place (%d copies):\n%s", n, screen)
+	}
+	newCookieBrowser(t).approveDevice(page, code, "alice", pw, "approve")
+	screen, _ = m.wait("the sign-in", regexp.MustCompile(`(?s)Signed in as @alice\S* \(device \w+\).*EXIT=0`))
+	if strings.Contains(screen, "Waiting for approval") {
+		t.Errorf("the status line was left on screen:\n%s", screen)
+	}
+	if devs := srv.Devices(alice); len(devs) != 1 {
+		t.Fatalf("devices %v", devs)
+	}
+
+	m.must("kill-session", "-t", "e2e")
+	other := newCLI(t)
+	env = env[:0]
+	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + other.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH"), keyringWait}) {
+		env = append(env, fmt.Sprintf("%q", kv))
+	}
+	launch = fmt.Sprintf("env -i %s %q login --user %s; echo EXIT=$?; sleep 30", strings.Join(env, " "), binPath, alice)
+	m.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "30", launch)
+	m.wait("the status line", regexp.MustCompile(`Waiting for approval`))
+	m.keys("C-c")
+	screen, _ = m.wait("the end", regexp.MustCompile(`EXIT=\d+`))
+	if !strings.Contains(screen, "cancelled") || !strings.Contains(screen, "EXIT=1") {
+		t.Errorf("Ctrl+C while waiting:\n%s", screen)
+	}
+	if got := decodeJSON[[]accountJSON](t, other.ok("", "list", "--json").stdout); len(got) != 0 {
+		t.Errorf("a cancelled sign-in stored %+v", got)
+	}
+	if devs := srv.Devices(alice); len(devs) != 1 {
+		t.Errorf("devices after the cancelled sign-in: %v", devs)
+	}
+	c.ok("", "logout")
+}
