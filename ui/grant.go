@@ -420,9 +420,12 @@ func (g *grantScreen) waitLine(w int) []string {
 	out := []string{truncate(line, w)}
 	if iv := g.poll.Interval; iv > 0 {
 		text := "checking every " + countdown(iv)
-		if g.poll.SlowDown {
+		switch {
+		case g.poll.SlowDown:
 			out = append(out, s.Warn.Render(fitWords("The server asked mxauth to slow down: now "+text+".", w)))
-		} else {
+		case g.polled:
+			out = append(out, s.Muted.Render(fitWords("not approved yet · "+text, w)))
+		default:
 			out = append(out, s.Muted.Render(fitWords(text, w)))
 		}
 	}

@@ -289,7 +289,7 @@ func TestDeviceGrantScreen(t *testing.T) {
 	mustContain(t, scr, "c copy code", "b sign in with a browser", "esc cancel")
 
 	si.polls <- matrix.DevicePoll{Attempt: 1, Interval: 5 * time.Second}
-	waitText(t, r.p, "checking every 5s")
+	waitText(t, r.p, "not approved yet · checking every 5s")
 	si.polls <- matrix.DevicePoll{Attempt: 2, Interval: 10 * time.Second, SlowDown: true}
 	waitText(t, r.p, "slow down: now checking every 10s")
 	r.clk.Advance(65 * time.Second)
