@@ -139,13 +139,19 @@ func (a *program) showDeviceStep(l *app.OAuthLogin, opts *loginOptions) error {
 	return nil
 }
 
-// asUser names the user a sign-in is for, when the command line named one.
-func asUser(user string) string {
+// asUser names the user a sign-in is for, when the command line named one:
+// " as @user" for a sentence, already made safe to show: its own
+// type, so infof keeps its leading space instead of trimming it as it does
+// for every string it is given.
+func asUser(user string) sentencePart {
 	if user == "" {
 		return ""
 	}
-	return " as " + shown(user)
+	return sentencePart(" as " + shown(user))
 }
+
+// sentencePart is text already made safe to show, printed by infof as it is.
+type sentencePart string
 
 // maxLinkRunes bounds a page address or code printed whole.
 const maxLinkRunes = 4000

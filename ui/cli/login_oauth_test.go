@@ -60,6 +60,9 @@ func TestOAuthLoginDeviceGrant(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("login: %s", r)
 	}
+	if !strings.Contains(r.stderr, "To sign in as "+alice+", open this page") {
+		t.Errorf("login does not name the user it signs in: %s", r.stderr)
+	}
 	if !strings.Contains(r.stderr, "signs in through OAuth 2.0 only") {
 		t.Errorf("login does not say which kind of server it is: %s", r.stderr)
 	}
