@@ -176,18 +176,26 @@ func (g *grantScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case key.Matches(k, km.NewCode):
 			return g.start(g.params)
-		case key.Matches(k, km.Browser):
+		case g.switchKey(k):
 			return g.switchFlow()
 		}
 	}
 	return nil
 }
 
+// switchKey says k asks for the other way of signing in.
+func (g *grantScreen) switchKey(k tea.KeyPressMsg) bool {
+	if g.params.Browser {
+		return key.Matches(k, g.keys.DeviceCode)
+	}
+	return key.Matches(k, g.keys.Browser)
+}
+
 func (g *grantScreen) waitingKey(k tea.KeyPressMsg) tea.Cmd {
 	km := g.keys
 	info := g.info
 	switch {
-	case key.Matches(k, km.Browser): // DeviceCode is the same key
+	case g.switchKey(k):
 		return g.switchFlow()
 	case g.params.Browser && key.Matches(k, km.CopyURL):
 		return g.copyText(info.AuthURL)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"rsc.io/qr"
@@ -500,5 +501,29 @@ func TestAddFormSaysWhenTheServerKindCannotBeTold(t *testing.T) {
 	press(m, "enter") // submitting looks again, and says the same
 	if len(f.probes) != 2 || m.login.focus != fieldHomeserver || !strings.Contains(m.login.errText, "Could not tell how") {
 		t.Fatalf("probes %v, focus %d, error %q", f.probes, m.login.focus, m.login.errText)
+	}
+}
+
+// The switch between the code and the browser reads both of its keys from the KeyMap.
+func TestGrantSwitchKeysComeFromTheKeyMap(t *testing.T) {
+	f := newFake()
+	oauthServer(f, matrix.AuthOAuthOnly)
+	f.oauthStart = func(oauthParams) (*fakeSignIn, error) { return nil, errors.New("unreachable") }
+	m, _ := testModel(t, f)
+	m.keys.Browser = key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "sign in with a browser"))
+	m.keys.DeviceCode = key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "sign in with a code"))
+	press(m, "a")
+	typeText(m, "example.org")
+	press(m, "tab", "enter", "b")
+	if len(f.oauthParams) != 1 {
+		t.Fatalf("b started a sign-in though the browser key is w: %+v", f.oauthParams)
+	}
+	press(m, "w", "w")
+	if len(f.oauthParams) != 2 || !f.oauthParams[1].Browser {
+		t.Fatalf("w switches to the browser once, then is not the key back: %+v", f.oauthParams)
+	}
+	press(m, "e")
+	if len(f.oauthParams) != 3 || f.oauthParams[2].Browser {
+		t.Fatalf("e goes back to the code: %+v", f.oauthParams)
 	}
 }

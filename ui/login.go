@@ -289,7 +289,7 @@ func (f *loginScreen) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch {
-	case key.Matches(k, km.UsePassword) && f.compat():
+	case f.compat() && ((f.usePassword && key.Matches(k, km.UseOAuth)) || (!f.usePassword && key.Matches(k, km.UsePassword))):
 		f.usePassword = !f.usePassword
 		f.clearError()
 		if f.usePassword {
