@@ -145,6 +145,24 @@ func oidcDeviceLogin(t *testing.T, c *cli, as *oidctest.Server, hs *homeserver.S
 	return userID, p.wait(t)
 }
 
+// refreshAtServer runs refresh until one reaches the token endpoint: right
+// after a refresh, mxauth hands out the fresh token instead of redeeming
+// again (for a few seconds).
+func refreshAtServer(t *testing.T, c *cli, as *oidctest.Server, account string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for n := as.Requests("/token"); ; {
+		c.ok("", "refresh", "--account", account)
+		if as.Requests("/token") > n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no refresh reached the token endpoint within 30 s")
+		}
+		<-time.After(500 * time.Millisecond)
+	}
+}
+
 // oidcAccount is what login --json reports.
 type oidcAccount struct {
 	Status   string `json:"status"`
@@ -187,7 +205,13 @@ func TestRealOAuthDeviceLogin(t *testing.T) {
 	if who := whoami(t, hs.URL(), fresh); who.DeviceID != got.DeviceID {
 		t.Fatalf("the refreshed token belongs to %+v", who)
 	}
-	c.ok("", "refresh", "--account", alice) // the rotated refresh token was stored: a second rotation works
+	// The rotated refresh token was stored: the next refresh at the server
+	// redeems it. (Redeeming the old one would be a replay now that the new
+	// access token was used, and would end the session.)
+	refreshAtServer(t, c, as, alice)
+	if who := whoami(t, hs.URL(), strings.TrimSpace(c.ok("", "token", "--account", alice).stdout)); who.DeviceID != got.DeviceID {
+		t.Fatalf("the token after a second rotation belongs to %+v", who)
+	}
 
 	last := strings.TrimSpace(c.ok("", "token", "--account", alice).stdout)
 	c.ok("", "logout", "--account", alice)
@@ -296,4 +320,41 @@ func TestRealOAuthLostRefreshStrict(t *testing.T) {
 		t.Fatal("the server did not revoke the session on the replay")
 	}
 	c.expect(exitSignIn, "", "token", "--account", alice)
+}
+
+// TestRealOAuthAccountPage: devices delete on an OAuth account prints the
+// account page's link (exit 5, nothing deleted here); following it at
+// oidc-provider's account page signs that device out: its next refresh says
+// to sign in again, while this device carries on.
+func TestRealOAuthAccountPage(t *testing.T) {
+	t.Parallel()
+	as, hs := startRealOAuth(t, oidctest.Options{})
+	c, other := newCLI(t), newCLI(t)
+	alice, r := oidcDeviceLogin(t, c, as, hs, "alice")
+	if r.code != 0 {
+		t.Fatalf("login: %s", r)
+	}
+	if _, r := oidcDeviceLogin(t, other, as, hs, "alice"); r.code != 0 {
+		t.Fatalf("login on the other device: %s", r)
+	}
+	victim := decodeJSON[[]oidcAccount](t, other.ok("", "list", "--json").stdout)[0].DeviceID
+	r = c.expect(exitUnsupported, "", "devices", "delete", victim)
+	link := regexp.MustCompile(`http://\S+action=org\.matrix\.device_delete\S*`).FindString(r.stdout)
+	if link == "" || !strings.HasPrefix(link, as.Issuer+"/account?") || !strings.Contains(link, "device_id="+victim) {
+		t.Fatalf("devices delete: no account-page link for %s: %s", victim, r)
+	}
+	otok := strings.TrimSpace(other.ok("", "token", "--account", alice).stdout)
+	if who := whoami(t, hs.URL(), otok); who.DeviceID != victim { // nothing was deleted yet
+		t.Fatalf("the other device's token belongs to %+v", who)
+	}
+	page, err := as.Browser().SignOutDevice(t.Context(), link, "alice", as.Users["alice"])
+	if err != nil || !strings.Contains(page, "signed out") {
+		t.Fatalf("the account page: %v %s", err, page)
+	}
+	oneLineStderr(t, other.expect(exitSignIn, "", "refresh", "--account", alice))
+	c.ok("", "refresh", "--account", alice)
+	tok := strings.TrimSpace(c.ok("", "token", "--account", alice).stdout)
+	if who := whoami(t, hs.URL(), tok); who.UserID != alice || who.DeviceID == victim {
+		t.Fatalf("this device's token belongs to %+v", who)
+	}
 }

@@ -178,6 +178,8 @@ func (b *Browser) drive(ctx context.Context, p *page, userCode, user, password s
 			next, err = b.submit(ctx, p, f, url.Values{"username": {user}, "password": {password}})
 		} else if f, ok := p.form(func(f htmlForm) bool { return strings.HasSuffix(f.action, consentAction(d)) }); ok {
 			next, err = b.submit(ctx, p, f, nil)
+		} else if f, ok := p.form(func(f htmlForm) bool { return f.id == "account.confirm" }); ok {
+			next, err = b.submit(ctx, p, f, nil)
 		} else if fs := p.forms(); len(fs) == 1 && fs[0].id == "" && strings.Contains(p.body, "forms[0].submit()") {
 			next, err = b.submit(ctx, p, fs[0], nil) // a form the page's script submits on load
 		} else {
@@ -235,4 +237,22 @@ func (b *Browser) Authorize(ctx context.Context, authURL, user, password string,
 		return "", pageError(last)
 	}
 	return last.location, nil
+}
+
+// SignOutDevice opens an account-management link (as a client builds it, with
+// action=org.matrix.device_delete and device_id), signs in as user and
+// confirms. It returns the text of the last page.
+func (b *Browser) SignOutDevice(ctx context.Context, accountURL, user, password string) (string, error) {
+	p, err := b.do(ctx, http.MethodGet, accountURL, nil)
+	if err != nil {
+		return "", err
+	}
+	last, err := b.drive(ctx, p, "", user, password, Approve)
+	if err != nil {
+		return "", err
+	}
+	if last.status != http.StatusOK || last.location != "" || strings.Contains(last.body, `class="problem"`) {
+		return "", pageError(last)
+	}
+	return last.body, nil
 }

@@ -478,3 +478,39 @@ func TestCodeFlowLoopback(t *testing.T) {
 	}
 	e.whoami(t, r.tok.AccessToken, "alice", deviceID)
 }
+
+// TestAccountManagement: the account page the issuer's metadata names signs
+// another device out (action org.matrix.device_delete), as a client's link
+// asks: that device's tokens die, the others' live on.
+func TestAccountManagement(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, oidctest.Options{})
+	if e.meta.AccountManagementURI != e.as.Issuer+"/account" || !slices.Contains(e.meta.AccountManagementActionsSupported, matrix.AccountActionDeviceDelete) {
+		t.Fatalf("metadata names no account page with device_delete: %+v", e.meta)
+	}
+	keep, keepClient, keepDevice := e.deviceSignIn(t, "alice")
+	gone, goneClient, goneDevice := e.deviceSignIn(t, "alice")
+	e.whoami(t, gone.AccessToken, "alice", goneDevice)
+
+	link, ok := e.client(keepClient).AccountManagementURL(matrix.AccountActionDeviceDelete, goneDevice)
+	if !ok {
+		t.Fatal("no account-management link")
+	}
+	if _, err := e.as.Browser().SignOutDevice(t.Context(), link, "bob", e.as.Users["bob"]); err == nil {
+		t.Fatal("bob signed out alice's device")
+	}
+	page, err := e.as.Browser().SignOutDevice(t.Context(), link, "alice", e.as.Users["alice"])
+	if err != nil || !strings.Contains(page, goneDevice+" has been signed out") {
+		t.Fatalf("signing the device out: %v %s", err, page)
+	}
+	if _, err := e.c.WhoAmI(t.Context(), gone.AccessToken); !matrix.IsUnknownToken(err) {
+		t.Fatalf("the signed-out device's token: %v, want unknown", err)
+	}
+	if _, err := e.c.RefreshOAuth(t.Context(), e.client(goneClient), gone.RefreshToken); !matrix.IsOAuthSessionEnded(err) {
+		t.Fatalf("the signed-out device's refresh: %v, want the session ended", err)
+	}
+	e.whoami(t, keep.AccessToken, "alice", keepDevice)
+	if _, err := e.c.RefreshOAuth(t.Context(), e.client(keepClient), keep.RefreshToken); err != nil {
+		t.Fatalf("the other device's refresh: %v", err)
+	}
+}

@@ -200,6 +200,11 @@ const provider = new Provider(issuer, {
     userinfo: { enabled: false },
     rpInitiatedLogout: { enabled: false },
   },
+  // The account page (below), as MAS names its own in its metadata.
+  discovery: {
+    account_management_uri: `${issuer}/account`,
+    account_management_actions_supported: ['org.matrix.devices_list', 'org.matrix.device_delete'],
+  },
   // No openid: these clients ask for the Matrix scopes only. The device scope is accepted
   // for any device ID (see the requestParamOIDCScopes patch below).
   scopes: [SCOPE_API],
@@ -383,13 +388,97 @@ async function readBody(req) {
   return Buffer.concat(chunks).toString();
 }
 
+// ---- the account page: the user's devices, and signing one out ----
+//
+// oidc-provider has no account management of its own. Matrix clients send a user here to sign
+// another device out (action=org.matrix.device_delete&device_id=...): that revokes every grant
+// whose tokens carry that device's scope. It has its own sign-in, kept in its own cookie.
+
+const accountSessions = new Map(); // cookie value -> user name
+
+function accountUser(req) {
+  const m = /(?:^|;\s*)mxauth_account=([A-Za-z0-9_-]+)/u.exec(req.headers.cookie ?? '');
+  return m ? accountSessions.get(m[1]) : undefined;
+}
+
+// deviceGrants maps each device ID of user to the grants its live tokens belong to.
+function deviceGrants(user) {
+  const out = new Map();
+  for (const [k, e] of store) {
+    if (!/^(AccessToken|RefreshToken):/u.test(k) || e.payload.accountId !== user || !live(k)) continue;
+    for (const sc of (e.payload.scope ?? '').split(' ')) {
+      if (DEVICE_SCOPE.test(sc)) {
+        const id = sc.slice('urn:matrix:client:device:'.length);
+        if (!out.has(id)) out.set(id, new Set());
+        out.get(id).add(e.payload.grantId);
+      }
+    }
+  }
+  return out;
+}
+
+function revokeGrant(grantId) {
+  for (const k of [...(grants.get(grantId) ?? [])]) drop(k);
+  grants.delete(grantId);
+  drop(key('Grant', grantId));
+}
+
+async function account(req, res, url) {
+  const form = req.method === 'POST' ? querystring.parse(await readBody(req)) : {};
+  if (url.pathname === '/account/login') {
+    const name = String(form.username ?? '');
+    const next = String(form.next ?? '/account');
+    if (!Object.hasOwn(users, name) || users[name] !== String(form.password ?? '')) {
+      return html(res, 403, page('Sign in', '<p class="problem">Invalid username or password</p>'));
+    }
+    const id = crypto.randomBytes(24).toString('base64url');
+    accountSessions.set(id, name);
+    res.writeHead(303, {
+      'Set-Cookie': `mxauth_account=${id}; Path=/account; HttpOnly; SameSite=Lax`,
+      Location: next.startsWith('/account') ? next : '/account',
+    });
+    return res.end();
+  }
+  const user = accountUser(req);
+  if (!user) {
+    return html(res, 200, page('Sign in', '<form method="post" action="/account/login">\n'
+      + `<input type="hidden" name="next" value="${esc(url.pathname + url.search)}">\n`
+      + '<label>Username <input type="text" name="username"></label>\n'
+      + '<label>Password <input type="password" name="password"></label>\n'
+      + '<input type="submit" value="Sign in">\n</form>'));
+  }
+  const params = req.method === 'POST' ? form : Object.fromEntries(url.searchParams);
+  const devices = deviceGrants(user);
+  if (params.action === 'org.matrix.device_delete') {
+    const id = String(params.device_id ?? '');
+    if (!devices.has(id)) return html(res, 404, page('Sign out a device', '<p class="problem">No such device</p>'));
+    if (req.method === 'GET') {
+      return html(res, 200, page('Sign out a device', `<p>Sign out device ${esc(id)}?</p>\n`
+        + '<form id="account.confirm" method="post" action="/account">'
+        + '<input type="hidden" name="action" value="org.matrix.device_delete">'
+        + `<input type="hidden" name="device_id" value="${esc(id)}">`
+        + '<input type="submit" value="Sign out"></form>'));
+    }
+    for (const grantId of devices.get(id)) revokeGrant(grantId);
+    return html(res, 200, page('Sign out a device', `<p>Device ${esc(id)} has been signed out.</p>`));
+  }
+  const list = [...devices.keys()].sort().map((id) => `<li>Device ${esc(id)}</li>`).join('');
+  return html(res, 200, page(`Account ${user}`, `<ul>${list}</ul>`));
+}
+
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
-  const m = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/u.exec(req.url.split('?')[0]);
-  if (!m) return callback(req, res);
-  interaction(req, res, m[1], m[2]).catch((err) => {
+  const url = new URL(req.url, issuer);
+  const fail = (err) => {
     if (!res.headersSent) html(res, 400, page('Invalid request', `<p>${esc(err.message)}</p>`));
-  });
+  };
+  if (url.pathname === '/account' || url.pathname === '/account/login') {
+    account(req, res, url).catch(fail);
+    return undefined;
+  }
+  const m = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/u.exec(url.pathname);
+  if (!m) return callback(req, res);
+  interaction(req, res, m[1], m[2]).catch(fail);
   return undefined;
 });
 
