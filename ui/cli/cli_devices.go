@@ -96,8 +96,13 @@ func runDevices(ctx context.Context, a *program, opts *devicesOptions) error {
 	if err != nil {
 		return err
 	}
+	if deleting && acct.OAuth != nil {
+		return a.deleteOnAccountPage(ctx, svc, acct, opts)
+	}
 	if deleting && oauthServerAccount(acct) {
-		return a.deleteOnAccountPage(ctx, svc, acct.UserID, opts)
+		// Signed in with a password through the compatibility layer: no
+		// OAuth client, so no account page is known, and the API cannot do it.
+		return unsupportedErrorf("devices delete: the server of %s signs devices out only on its account page, which mxauth knows for accounts signed in through OAuth 2.0 (mxauth login without --password)", acct.UserID)
 	}
 	if deleting {
 		pw := a.secretReader(opts.PasswordStdin, "--password-stdin")
@@ -208,12 +213,18 @@ func oauthServerAccount(acct keystore.Account) bool {
 
 // deleteOnAccountPage hands the deletion to the server's account page: the
 // link on stdout (with --qr as a QR code), opened with --open. It exits 5,
-// since nothing was deleted here.
-func (a *program) deleteOnAccountPage(ctx context.Context, svc *app.Service, userID string, opts *devicesOptions) error {
-	if err := checkDevicesExist(ctx, svc, userID, opts.Delete); err != nil {
+// since nothing was deleted here. This device alone is signed out here, by
+// revocation, as logout does.
+func (a *program) deleteOnAccountPage(ctx context.Context, svc *app.Service, acct keystore.Account, opts *devicesOptions) error {
+	if err := checkDevicesExist(ctx, svc, acct.UserID, opts.Delete); err != nil {
 		return err
 	}
-	err := svc.DeleteDevices(ctx, userID, opts.Delete, nil)
+	err := svc.DeleteDevices(ctx, acct.UserID, opts.Delete, nil)
+	if err == nil {
+		// Only this device was named: its session was revoked here.
+		a.infof("Signed this device (%s) of %s out: its session was revoked.", acct.DeviceID, acct.UserID)
+		return nil
+	}
 	var page *app.AccountPageError
 	if !errors.As(err, &page) {
 		return err

@@ -242,6 +242,13 @@ func TestOAuthLoginChoosesTheWay(t *testing.T) {
 		if who := whoami(t, srv.URL(), tok); who.UserID != alice {
 			t.Fatalf("token belongs to %+v", who)
 		}
+		// The compatibility layer deletes no devices and knows no account page:
+		// said at once, without asking for a password.
+		r = c.expect(exitUnsupported, "", "devices", "delete", "OTHERDEVICE")
+		oneLineStderr(t, r)
+		if !strings.Contains(r.stderr, "account page") {
+			t.Errorf("devices delete on the compatibility layer: %s", r.stderr)
+		}
 		c.ok("", "logout")
 	})
 	t.Run("legacy", func(t *testing.T) {
@@ -323,7 +330,14 @@ func TestOAuthAccountPage(t *testing.T) {
 	if !strings.Contains(r.stdout+r.stderr, srv.URL()+"/auth/account") {
 		t.Errorf("login-token names no account page: %s", r)
 	}
-	c.ok("", "logout")
+	// This machine's own device is signed out here, by revocation.
+	r = c.ok("", "devices", "delete", mine)
+	if !strings.Contains(r.stderr, "revoked") || slices.Contains(srv.Devices(alice), mine) {
+		t.Errorf("deleting this device: %s; devices now %v", r, srv.Devices(alice))
+	}
+	if got := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout); len(got) != 0 {
+		t.Errorf("the account outlived its device: %+v", got)
+	}
 }
 
 // nothingStored checks that a failed sign-in left no account, no keyring
