@@ -30,6 +30,7 @@ func startRealOAuth(t *testing.T, opt oidctest.Options) (*oidctest.Server, *home
 	hs := homeserver.New(homeserver.Options{ExternalAuth: as.ExternalAuth()})
 	t.Cleanup(hs.Close)
 	forgetKeyringItems(t, hs.ServerName())
+	as.SyncDevices(hs) // a session's end deletes its device there, as with MAS and Synapse
 	return as, hs
 }
 
@@ -218,6 +219,9 @@ func TestRealOAuthDeviceLogin(t *testing.T) {
 	if introspectionActive(t, as, last) {
 		t.Fatal("the access token is still active after logout")
 	}
+	if devs := hs.Devices(alice); len(devs) != 0 {
+		t.Fatalf("the homeserver still lists %v after logout", devs)
+	}
 	cl, _ := matrix.NewClient(hs.URL())
 	if _, err := cl.WhoAmI(t.Context(), matrix.Secret(last)); !matrix.IsUnknownToken(err) {
 		t.Fatalf("whoami after logout: %v, want the token unknown", err)
@@ -350,6 +354,9 @@ func TestRealOAuthAccountPage(t *testing.T) {
 	page, err := as.Browser().SignOutDevice(t.Context(), link, "alice", as.Users["alice"])
 	if err != nil || !strings.Contains(page, "signed out") {
 		t.Fatalf("the account page: %v %s", err, page)
+	}
+	if devs := hs.Devices(alice); len(devs) != 1 || devs[0] == victim {
+		t.Fatalf("the homeserver's devices after the sign-out: %v", devs)
 	}
 	oneLineStderr(t, other.expect(exitSignIn, "", "refresh", "--account", alice))
 	c.ok("", "refresh", "--account", alice)

@@ -174,7 +174,10 @@ type Server struct {
 	frontLn  net.Listener
 	upstream *url.URL
 
+	notifyPath string // where the server reports ended sessions, on the front
+
 	mu     sync.Mutex
+	ended  []func(sub, deviceID string)
 	drops  []drop
 	lost   []string
 	counts map[string]int
@@ -245,6 +248,7 @@ func Start(opt Options) (*Server, error) {
 		frontLn:        ln,
 		done:           make(chan struct{}),
 		counts:         map[string]int{},
+		notifyPath:     "/_oidctest/session-ended/" + randomHex(16),
 	}
 	if err := s.startNode(dir, opt); err != nil {
 		ln.Close()
@@ -286,6 +290,7 @@ func (s *Server) startNode(dir string, opt Options) error {
 		fmt.Sprintf("OIDC_ACCESS_TTL=%d", int(opt.AccessTTL.Seconds())),
 		fmt.Sprintf("OIDC_DEVICE_INTERVAL=%d", int(opt.DeviceInterval.Seconds())),
 		"OIDC_REPLAY="+replay,
+		"OIDC_NOTIFY_URL="+s.Issuer+s.notifyPath,
 		"NODE_ENV=test",
 	)
 	cmd.Stderr = logFile
@@ -340,6 +345,10 @@ func (s *Server) startFront() {
 	proxy := httputil.NewSingleHostReverseProxy(s.upstream)
 	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
 	s.front = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == s.notifyPath {
+			s.sessionEnded(w, r)
+			return
+		}
 		if s.takeDrop(r.URL.Path) {
 			rec := &discard{header: http.Header{}}
 			proxy.ServeHTTP(rec, r)
@@ -381,6 +390,49 @@ func (s *Server) takeDrop(path string) bool {
 		}
 	}
 	return false
+}
+
+// sessionEnded takes the server's report that a session (one device of a
+// user) ended, and passes it on to the OnSessionEnd hooks.
+func (s *Server) sessionEnded(w http.ResponseWriter, r *http.Request) {
+	var m struct {
+		Sub      string `json:"sub"`
+		DeviceID string `json:"device_id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&m); err != nil || m.Sub == "" || m.DeviceID == "" {
+		http.Error(w, "bad report", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	hooks := append([]func(string, string){}, s.ended...)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(m.Sub, m.DeviceID)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// OnSessionEnd calls f whenever a session ends at the server (revocation of
+// either token, a replay, the account page), with the user's sub and the
+// device ID of the session's device scope, before the request that ended it
+// is answered.
+func (s *Server) OnSessionEnd(f func(sub, deviceID string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = append(s.ended, f)
+}
+
+// SyncDevices deletes a device from hs when its session ends here, as Matrix
+// Authentication Service has Synapse do, so the homeserver's device list
+// follows the sessions.
+func (s *Server) SyncDevices(hs *homeserver.Server) {
+	s.OnSessionEnd(func(sub, deviceID string) {
+		userID := sub
+		if !strings.HasPrefix(sub, "@") {
+			userID = "@" + sub + ":" + hs.ServerName()
+		}
+		hs.HardLogoutDevice(userID, deviceID)
+	})
 }
 
 // DropResponse makes the next count requests to path (e.g. "/token") reach the

@@ -32,6 +32,7 @@ func newEnv(t *testing.T, opt oidctest.Options) *env {
 	as := oidctest.New(t, opt)
 	hs := homeserver.New(homeserver.Options{ExternalAuth: as.ExternalAuth()})
 	t.Cleanup(hs.Close)
+	as.SyncDevices(hs)
 	c, err := matrix.NewClient(hs.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -402,6 +403,9 @@ func TestRevocation(t *testing.T) {
 		if _, err := e.c.WhoAmI(t.Context(), tok.AccessToken); !matrix.IsUnknownToken(err) {
 			t.Fatalf("%s revoked: whoami %v", hint, err)
 		}
+		if slices.Contains(e.hs.Devices("@alice:"+e.hs.ServerName()), deviceID) {
+			t.Fatalf("%s revoked: the homeserver still lists device %s", hint, deviceID)
+		}
 		if _, err := e.c.RefreshOAuth(t.Context(), oc, tok.RefreshToken); !matrix.IsOAuthSessionEnded(err) {
 			t.Fatalf("%s revoked: refresh %v, want the session ended", hint, err)
 		}
@@ -490,6 +494,7 @@ func TestAccountManagement(t *testing.T) {
 	}
 	keep, keepClient, keepDevice := e.deviceSignIn(t, "alice")
 	gone, goneClient, goneDevice := e.deviceSignIn(t, "alice")
+	e.whoami(t, keep.AccessToken, "alice", keepDevice)
 	e.whoami(t, gone.AccessToken, "alice", goneDevice)
 
 	link, ok := e.client(keepClient).AccountManagementURL(matrix.AccountActionDeviceDelete, goneDevice)
@@ -502,6 +507,9 @@ func TestAccountManagement(t *testing.T) {
 	page, err := e.as.Browser().SignOutDevice(t.Context(), link, "alice", e.as.Users["alice"])
 	if err != nil || !strings.Contains(page, goneDevice+" has been signed out") {
 		t.Fatalf("signing the device out: %v %s", err, page)
+	}
+	if got := e.hs.Devices("@alice:" + e.hs.ServerName()); !slices.Equal(got, []string{keepDevice}) {
+		t.Fatalf("the homeserver's devices after the sign-out: %v, want only %s", got, keepDevice)
 	}
 	if _, err := e.c.WhoAmI(t.Context(), gone.AccessToken); !matrix.IsUnknownToken(err) {
 		t.Fatalf("the signed-out device's token: %v, want unknown", err)

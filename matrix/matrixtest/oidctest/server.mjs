@@ -14,6 +14,9 @@
 //                     the polling interval (seconds) the device authorization reply names
 //   OIDC_REPLAY       "mas" (default) or "strict": what a second redemption of a rotated
 //                     refresh token does (see the adapter below)
+//   OIDC_NOTIFY_URL   where to POST {"sub", "device_id"} when a session ends (optional): MAS
+//                     tells the homeserver to delete the device then, and the harness does
+//                     the same with the in-process homeserver
 //
 // On start it prints one line, "listening 127.0.0.1:<port>", to standard output. It exits when
 // its standard input closes (the test process that started it went away) or on SIGTERM.
@@ -34,6 +37,7 @@ const users = JSON.parse(env('OIDC_USERS', '{}'));
 const accessTTL = Number(env('OIDC_ACCESS_TTL', '300'));
 const deviceInterval = Number(env('OIDC_DEVICE_INTERVAL', '0'));
 const replay = env('OIDC_REPLAY', 'mas');
+const notifyURL = env('OIDC_NOTIFY_URL', '');
 if (!['mas', 'strict'].includes(replay)) {
   console.error(`OIDC_REPLAY must be "mas" or "strict", not ${JSON.stringify(replay)}`);
   process.exit(2);
@@ -68,6 +72,9 @@ const grants = new Map(); // grantId -> Set of "Model:id"
 const byUserCode = new Map(); // userCode -> id
 const byUid = new Map(); // session uid -> id
 
+// grantOwners: grant id -> { sub, scope } of the grant as last saved, kept after it is
+// revoked, to name the devices whose session ended
+const grantOwners = new Map();
 // rotations: old refresh token id -> { rt, at } the ids its latest redemption issued (mas mode)
 const rotations = new Map();
 // access token ids and refresh token ids that have been used since they were issued
@@ -111,6 +118,7 @@ class Adapter {
 
   async upsert(id, payload, expiresIn) {
     const k = key(this.model, id);
+    if (this.model === 'Grant') grantOwners.set(id, { sub: payload.accountId, scope: payload.openid?.scope ?? '' });
     drop(k);
     store.set(k, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : undefined });
     if (payload.grantId) {
@@ -215,6 +223,9 @@ const provider = new Provider(issuer, {
   // session that approved them.
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
   expiresWithSession: async () => false,
+  // Revoking either token of a session ends the whole grant, also when it is the access
+  // token (oidc-provider's default keeps the grant then), so the session's device ends too.
+  revokeGrantPolicy: () => true,
   rotateRefreshToken: true,
   ttl: {
     AccessToken: accessTTL,
@@ -268,6 +279,7 @@ Object.defineProperty(provider.OIDCContext.prototype, 'requestParamOIDCScopes', 
 
 provider.use(async (ctx, next) => {
   await next();
+  if (ctx.state.ended) await Promise.all(ctx.state.ended); // before the client hears back
   const { route, entities } = ctx.oidc ?? {};
   if (route === 'introspection' && ctx.body?.active && entities.AccessToken) {
     used.add(entities.AccessToken.jti); // the homeserver saw it: it was used
@@ -290,6 +302,25 @@ async function rotated(oldId, rtId, atId) {
   }
   rotations.set(oldId, { rt: rtId, at: atId });
 }
+
+// sessionEnded tells the homeserver (OIDC_NOTIFY_URL) which devices a revoked grant had.
+async function sessionEnded(grantId) {
+  const owner = grantOwners.get(grantId);
+  if (!notifyURL || !owner) return;
+  for (const sc of owner.scope.split(' ').filter((x) => DEVICE_SCOPE.test(x))) {
+    const body = JSON.stringify({ sub: owner.sub, device_id: sc.slice('urn:matrix:client:device:'.length) });
+    try {
+      await fetch(notifyURL, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    } catch (err) {
+      console.error('notifying the end of a session:', err.message);
+    }
+  }
+}
+
+provider.on('grant.revoked', (ctx, grantId) => {
+  ctx.state.ended ??= [];
+  ctx.state.ended.push(sessionEnded(grantId));
+});
 
 // Refusals and failures go to standard error, which the test harness keeps as the server's
 // log, with the detail oidc-provider does not send to clients.
@@ -459,7 +490,10 @@ async function account(req, res, url) {
         + `<input type="hidden" name="device_id" value="${esc(id)}">`
         + '<input type="submit" value="Sign out"></form>'));
     }
-    for (const grantId of devices.get(id)) revokeGrant(grantId);
+    for (const grantId of devices.get(id)) {
+      revokeGrant(grantId);
+      await sessionEnded(grantId);
+    }
     return html(res, 200, page('Sign out a device', `<p>Device ${esc(id)} has been signed out.</p>`));
   }
   const list = [...devices.keys()].sort().map((id) => `<li>Device ${esc(id)}</li>`).join('');
