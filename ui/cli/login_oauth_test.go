@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -156,6 +157,30 @@ func TestOAuthLoginRefusedOrExpired(t *testing.T) {
 		}
 		nothingStored(t, c, srv, alice)
 	})
+}
+
+// TestOAuthLoginCancelled: Ctrl+C (SIGINT) while the code waits ends login
+// with exit 1, "cancelled" (with --json as the status too), and nothing stored.
+func TestOAuthLoginCancelled(t *testing.T) {
+	t.Parallel()
+	srv, alice, _ := startDelegated(t, homeserver.Options{})
+	c := newCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bg := c.start(ctx, "login", "--user", alice, "--json")
+	bg.waitStderr(t, "the device code", deviceCodeOnStderr)
+	if err := bg.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r := bg.wait(t)
+	clean(t, r)
+	if r.code != exitError || !strings.Contains(lastLine(r.stderr), "cancelled") {
+		t.Fatalf("cancelled sign-in: %s", r)
+	}
+	if got := decodeJSON[oauthAccountJSON](t, r.stdout); got.Status != "cancelled" {
+		t.Errorf("--json: %s", r.stdout)
+	}
+	nothingStored(t, c, srv, alice)
 }
 
 // TestOAuthLoginBrowser: --browser opens the authorization page with the
@@ -401,4 +426,31 @@ func TestOAuthLoginWithoutKeyring(t *testing.T) {
 	if got := decodeJSON[oauthAccountJSON](t, r.stdout); got.Status != "error" || got.Error == "" {
 		t.Errorf("--json: %s", r.stdout)
 	}
+}
+
+// TestOAuthLoginBrowserWithoutOpener: with no browser to open (no $BROWSER,
+// no graphical session), --browser prints the page whole, and opening it
+// by hand finishes the sign-in.
+func TestOAuthLoginBrowserWithoutOpener(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{})
+	c := newCLI(t)
+	c.extra = []string{"BROWSER=", "DISPLAY=", "WAYLAND_DISPLAY="}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bg := c.start(ctx, "login", "--user", alice, "--browser")
+	m := bg.waitStderr(t, "the page to open", regexp.MustCompile(`Open this page in a browser on this machine to sign in as \S+:\n  (\S+)\n`))
+	b := newCookieBrowser(t)
+	at, page := b.get(m[1])
+	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": pw})
+	if _, page = b.submit(at, page, map[string]string{"action": "approve"}); !strings.Contains(strings.ToLower(page), "terminal") {
+		t.Fatalf("after consent: %s", page)
+	}
+	if r := bg.wait(t); r.code != 0 || !strings.Contains(r.stderr, "Signed in as "+alice) {
+		t.Fatalf("browser sign-in by hand: %s", r)
+	}
+	if devs := srv.Devices(alice); len(devs) != 1 {
+		t.Fatalf("devices %v", devs)
+	}
+	c.ok("", "logout")
 }
