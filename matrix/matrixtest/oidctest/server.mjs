@@ -269,11 +269,11 @@ const provider = new Provider(issuer, {
 // (configuration.scopes, a Set it clones at start-up) in the scope it grants and puts in
 // codes and tokens: OIDCContext.requestParamOIDCScopes filters the request's scope through
 // that Set. This getter is the one place that filter is applied, so it is replaced by one that
-// also keeps any well-formed Matrix scope.
+// keeps what the list holds (the API scope, and openid, which oidc-provider always adds) and
+// any well-formed device scope.
 Object.defineProperty(provider.OIDCContext.prototype, 'requestParamOIDCScopes', {
   get() {
-    const statics = new Set(['openid', 'offline_access', SCOPE_API]);
-    return new Set(this.params.scope?.split(' ').filter((s) => statics.has(s) || isMatrixScope(s)));
+    return new Set(this.params.scope?.split(' ').filter((s) => s === 'openid' || isMatrixScope(s)));
   },
 });
 
@@ -294,7 +294,7 @@ provider.use(async (ctx, next) => {
 
 // rotated links a redeemed refresh token to the pair its redemption issued. Redeemed again
 // before that pair was used (mas mode), the earlier, never-used pair is dropped.
-async function rotated(oldId, rtId, atId) {
+function rotated(oldId, rtId, atId) {
   const prev = rotations.get(oldId);
   if (prev) {
     drop(key('RefreshToken', prev.rt));
