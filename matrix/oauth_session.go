@@ -32,6 +32,15 @@ func OAuthClientOf(meta *AuthMetadata, clientID string) OAuthClient {
 	}
 }
 
+// IssuedTo is oc as the client t was issued to: t's own client ID when it
+// records one (see TokenSet.ClientID), oc's otherwise.
+func (oc OAuthClient) IssuedTo(t TokenSet) OAuthClient {
+	if t.ClientID != "" {
+		oc.ClientID = t.ClientID
+	}
+	return oc
+}
+
 // metadata is the part of the server's metadata the token and revocation calls use.
 func (oc OAuthClient) metadata() *AuthMetadata {
 	return &AuthMetadata{Issuer: oc.Issuer, TokenEndpoint: oc.TokenEndpoint, RevocationEndpoint: oc.RevocationEndpoint}

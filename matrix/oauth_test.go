@@ -549,3 +549,13 @@ func TestServerAuthKindNames(t *testing.T) {
 		t.Error("an unknown kind must read as 0 and name as \"\"")
 	}
 }
+
+func TestOAuthClientIssuedTo(t *testing.T) {
+	oc := OAuthClient{ClientID: "index", TokenEndpoint: "https://auth.example.org/token"}
+	if got := oc.IssuedTo(TokenSet{}); got.ClientID != "index" || got.TokenEndpoint != oc.TokenEndpoint {
+		t.Fatalf("a pair without a client: %+v", got)
+	}
+	if got := oc.IssuedTo(TokenSet{ClientID: "tokens"}); got.ClientID != "tokens" || got.TokenEndpoint != oc.TokenEndpoint {
+		t.Fatalf("a pair with its client: %+v", got)
+	}
+}

@@ -13,6 +13,12 @@ type TokenSet struct {
 	// and in items written before it was kept). A forced refresh soon after it
 	// takes this pair instead of redeeming again; see session.ManagerOptions.AdoptRecent.
 	RefreshedAt time.Time `json:"refreshed_at,omitempty"`
+	// ClientID is the OAuth 2.0 client the tokens were issued to ("" for the
+	// legacy API). It is not secret, but it is kept with the tokens because
+	// only that client can refresh or revoke them: written in one piece with
+	// them, it cannot be paired with another sign-in's tokens by a crash
+	// between the keyring write and the account list's.
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // Expires reports whether the access token has a deadline.

@@ -421,3 +421,28 @@ func TestOAuthAdoptsSignInElsewhere(t *testing.T) {
 		t.Fatalf("the token endpoint refused %d refreshes", n)
 	}
 }
+
+// TestOAuthRefreshAsTheTokensClient: the stored pair names the client it was
+// issued to, and that client refreshes it even when the session was added
+// with another (an account list written before the keyring, or left behind
+// by a sign-in again that stopped between the two); the new pair keeps it.
+func TestOAuthRefreshAsTheTokensClient(t *testing.T) {
+	e, oc := newOAuthEnv(t, envOptions{})
+	tokens := e.s.Tokens()
+	tokens.ClientID = oc.ClientID
+	stale := oc
+	stale.ClientID = "client-of-an-earlier-sign-in"
+	s, err := e.m.AddWithTokens(context.Background(), e.acct, e.client, tokens, session.WithOAuth(stale))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefreshNow(context.Background()); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if got := s.Tokens(); got.ClientID != oc.ClientID || got.AccessToken == tokens.AccessToken {
+		t.Fatalf("after the refresh the pair names client %q (want %q), rotated %v", got.ClientID, oc.ClientID, got.AccessToken != tokens.AccessToken)
+	}
+	if stored, _ := e.store.stored(e.acct); stored.ClientID != oc.ClientID {
+		t.Fatalf("stored pair names client %q", stored.ClientID)
+	}
+}

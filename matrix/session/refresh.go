@@ -226,11 +226,14 @@ func (s *Session) runRefresh(mode refreshMode, rejected matrix.Secret, callErr e
 func (s *Session) redeem(ctx context.Context, cur matrix.TokenSet) (matrix.TokenSet, error) {
 	ctx = matrix.WithHeldSecrets(ctx, cur.AccessToken)
 	if s.oauth != nil {
-		resp, err := s.client.RefreshOAuth(ctx, *s.oauth, cur.RefreshToken)
+		oc := s.oauth.IssuedTo(cur)
+		resp, err := s.client.RefreshOAuth(ctx, oc, cur.RefreshToken)
 		if err != nil {
 			return matrix.TokenSet{}, err
 		}
-		return resp.Tokens(), nil
+		next := resp.Tokens()
+		next.ClientID = oc.ClientID
+		return next, nil
 	}
 	resp, err := s.client.Refresh(ctx, cur.RefreshToken)
 	if err != nil {

@@ -269,6 +269,7 @@ func (l *OAuthLogin) Wait(ctx context.Context, onPoll func(matrix.DevicePoll)) (
 		return Account{}, grantError(err)
 	}
 	tokens := resp.Tokens()
+	tokens.ClientID = l.clientID
 	oc := matrix.OAuthClientOf(l.meta, l.clientID)
 	view, superseded, err := l.svc.recordOAuth(ctx, l, oc, tokens)
 	if superseded {
@@ -443,6 +444,7 @@ func (s *Service) revokeGrant(c *matrix.Client, oc matrix.OAuthClient, t matrix.
 // token ends the whole session, its access tokens and its device. A server
 // answers 200 for a token it no longer knows, so an ended session counts as done.
 func revokeSession(ctx context.Context, c *matrix.Client, oc matrix.OAuthClient, t matrix.TokenSet) error {
+	oc = oc.IssuedTo(t)
 	tok, hint := t.RefreshToken, matrix.TokenHintRefresh
 	if tok.IsZero() {
 		tok, hint = t.AccessToken, matrix.TokenHintAccess

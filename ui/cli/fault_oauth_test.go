@@ -67,3 +67,34 @@ func TestFaultOAuthCrashAfterSaveBeforeIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultOAuthCrashSignInAgain: signing in again on the held OAuth device,
+// killed between the keyring save and the index write: the account keeps a
+// session that refreshes (the tokens in the keyring and the client in the
+// account list belong together), on the same device.
+func TestFaultOAuthCrashSignInAgain(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	c := newCLI(t)
+	if r := deviceSignIn(t, c, alice, "alice", pw, "approve"); r.code != 0 {
+		t.Fatalf("sign-in: %s", r)
+	}
+	device := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)[0].DeviceID
+	crash := &cli{t: t, dir: c.dir, extra: []string{crashEnv(app.StepLoginSaved)}}
+	if r := deviceSignIn(t, crash, alice, "alice", pw, "approve"); r.code != -1 {
+		t.Fatalf("the sign-in again was not killed: %s", r)
+	}
+	r := c.run("", "refresh")
+	t.Logf("figure: refresh after a sign-in again killed after the save: exit %d", r.code)
+	if r.code != 0 {
+		t.Fatalf("the account lost its session: %s", r)
+	}
+	tok := strings.TrimSpace(c.ok("", "token").stdout)
+	if who := whoami(t, srv.URL(), tok); who.UserID != alice || who.DeviceID != device {
+		t.Fatalf("token belongs to %+v, want device %s", who, device)
+	}
+	if devs := srv.Devices(alice); len(devs) != 1 {
+		t.Fatalf("devices %v", devs)
+	}
+	c.ok("", "logout")
+}
