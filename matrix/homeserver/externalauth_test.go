@@ -41,7 +41,7 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"issuer": iss, "introspection_endpoint": f.srv.URL + "/introspect",
 			"token_endpoint": f.srv.URL + "/token"})
-	case "/introspect":
+	case "/introspect", "/other-introspect":
 		f.mu.Lock()
 		f.intros++
 		f.mu.Unlock()
@@ -161,4 +161,33 @@ func TestExternalAuthIssuerTrouble(t *testing.T) {
 		}
 	}()
 	New(Options{Delegated: true, ExternalAuth: &ExternalAuth{}})
+}
+
+// countingTransport counts the requests an http.Client makes.
+type countingTransport struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.paths = append(c.paths, r.URL.Path)
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestExternalAuthOptions: an introspection endpoint named in the options
+// wins over the metadata's, and the issuer is reached through HTTPClient.
+func TestExternalAuthOptions(t *testing.T) {
+	f := newFakeIssuer(t)
+	tr := &countingTransport{}
+	_, c := newServer(t, Options{ExternalAuth: &ExternalAuth{Issuer: f.srv.URL, ClientID: "hs", ClientSecret: "hs-secret",
+		IntrospectionEndpoint: f.srv.URL + "/other-introspect", HTTPClient: &http.Client{Transport: tr}}})
+	if r := c.whoami("good"); r.status != 200 {
+		t.Fatalf("whoami: %d %v", r.status, r.body)
+	}
+	want := []string{"/.well-known/oauth-authorization-server", "/other-introspect"}
+	if !reflect.DeepEqual(tr.paths, want) {
+		t.Fatalf("requests to the issuer: %v, want %v", tr.paths, want)
+	}
 }
