@@ -365,3 +365,30 @@ func TestRealOAuthAccountPage(t *testing.T) {
 		t.Fatalf("this device's token belongs to %+v", who)
 	}
 }
+
+// TestRealOAuthDeviceDenied: the person denies on oidc-provider's consent
+// page; login ends with exit 1, says so (--json: denied), and stores nothing.
+func TestRealOAuthDeviceDenied(t *testing.T) {
+	t.Parallel()
+	as, hs := startRealOAuth(t, oidctest.Options{})
+	c := newCLI(t)
+	bob := "@bob:" + hs.ServerName()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	p := c.startOIDC(ctx, "login", "--user", bob, "--json")
+	m := p.waitStderr(t, oidcDeviceStep)
+	if _, err := as.Browser().ApproveDevice(ctx, m[1], m[2], "bob", as.Users["bob"], oidctest.Deny); err != nil {
+		t.Fatalf("denying at the authorization server: %v", err)
+	}
+	r := p.wait(t)
+	var got oidcAccount
+	if r.code != exitError || json.Unmarshal([]byte(r.stdout), &got) != nil || got.Status != "denied" || !strings.Contains(r.stderr, "denied") {
+		t.Fatalf("login after a denial: %s", r)
+	}
+	if accounts := decodeJSON[[]oidcAccount](t, c.ok("", "list", "--json").stdout); len(accounts) != 0 {
+		t.Fatalf("a denied sign-in left accounts: %+v", accounts)
+	}
+	if devs := hs.Devices(bob); len(devs) != 0 {
+		t.Fatalf("a denied sign-in left devices on the homeserver: %v", devs)
+	}
+}
