@@ -523,6 +523,23 @@ func deviceDeletion(a keystore.Account, ids []string) error {
 	return &AccountPageError{URL: u, Action: action, DeviceID: id}
 }
 
+// serverAccountPage is the record of a's authorization server that names its
+// account page, asked of the server now (for a session of the password
+// compatibility layer, which keeps no OAuth client); nil when the server no
+// longer uses OAuth 2.0.
+func (s *Service) serverAccountPage(ctx context.Context, a keystore.Account) (*matrix.OAuthClient, error) {
+	c, err := s.AccountClient(a)
+	if err != nil {
+		return nil, err
+	}
+	sa, err := s.probe(ctx, c, true)
+	if err != nil || sa.Metadata == nil {
+		return nil, err
+	}
+	oc := matrix.OAuthClientOf(sa.Metadata, "")
+	return &oc, nil
+}
+
 // oauthLoginTokenCheck answers CheckLoginToken for an account of an OAuth
 // 2.0 server, where get_token does not exist.
 func oauthLoginTokenCheck(a keystore.Account) LoginTokenCheck {

@@ -1011,11 +1011,21 @@ func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string, aut
 // DeleteDevices deletes devices in one request, so one UIA covers them all.
 // Deleting the account's own device signs it out here too.
 func (s *Service) DeleteDevices(ctx context.Context, userID string, ids []string, auth *matrix.AuthData) error {
-	if a, err := s.Account(userID); err == nil && a.OAuth != nil {
+	if a, err := s.Account(userID); err == nil && oauthServer(a) {
+		// Such a server deletes devices only on its account page.
 		if len(ids) == 1 && ids[0] == a.DeviceID {
-			return s.SignOut(ctx, a.UserID) // the account's own session: revoked
+			return s.SignOut(ctx, a.UserID) // the account's own session: revoked (or logged out)
 		}
-		return deviceDeletion(a, ids)
+		if a.OAuth == nil {
+			// A session of the password compatibility layer: the page is in
+			// the server's metadata.
+			if a.OAuth, err = s.serverAccountPage(ctx, a); err != nil {
+				return err
+			}
+		}
+		if a.OAuth != nil {
+			return deviceDeletion(a, ids)
+		}
 	}
 	sess, a, err := s.Session(ctx, userID)
 	if err != nil {
@@ -1052,6 +1062,10 @@ func (s *Service) CheckLoginToken(ctx context.Context, userID string) (LoginToke
 	}
 	if oauthServer(a) {
 		// Such a server never offers get_token (Synapse refuses the setting).
+		if a.OAuth == nil {
+			// A password compatibility session: the page is in the metadata.
+			a.OAuth, _ = s.serverAccountPage(ctx, a)
+		}
 		return oauthLoginTokenCheck(a), nil
 	}
 	c := sess.Client()
