@@ -32,6 +32,9 @@ var (
 	ErrMalformedResponse = errors.New("malformed response")
 	// ErrInsecureURL is returned for plain http:// to a non-loopback host without WithInsecureHTTP.
 	ErrInsecureURL = errors.New("plain http:// is only allowed to loopback addresses")
+	// ErrCrossHostRedirect is returned when a server redirects a request with
+	// a body (a form or JSON, which may hold a secret) to another host.
+	ErrCrossHostRedirect = errors.New("the server redirected the request to another host, where its body is not sent")
 	// ErrNoAccessToken is returned before any network use when an authenticated call gets no token.
 	ErrNoAccessToken = errors.New("no access token")
 )
@@ -181,7 +184,8 @@ func validPort(p string) bool {
 }
 
 // guardRedirects copies hc with a redirect policy that never follows a downgrade to
-// plain http (the Authorization header could follow it) and stops loops.
+// plain http (the Authorization header could follow it), never sends a request
+// body on to another host, and stops loops.
 func guardRedirects(hc *http.Client, insecure bool) *http.Client {
 	var nc http.Client
 	if hc != nil {
@@ -191,6 +195,11 @@ func guardRedirects(hc *http.Client, insecure bool) *http.Client {
 	nc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if req.URL.Scheme != "https" && !insecure && !IsLoopbackHost(req.URL.Hostname()) {
 			return ErrInsecureURL
+		}
+		if req.Method != http.MethodGet && req.Method != http.MethodHead && !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+			// A 307 or 308 resends the body: a password, a refresh token or
+			// a device code would reach a host the server's metadata never named.
+			return ErrCrossHostRedirect
 		}
 		if prev != nil {
 			return prev(req, via)

@@ -223,7 +223,8 @@ func (r *OAuthTokenResponse) validate() error {
 	case r.RefreshToken.IsZero():
 		return fmt.Errorf("%w: token reply lacks refresh_token", ErrMalformedResponse)
 	case !strings.EqualFold(r.TokenType, "Bearer"):
-		return fmt.Errorf("%w: token reply has token_type %q, not Bearer", ErrMalformedResponse, SanitizeLimit(r.TokenType, 32))
+		// Not quoted: a hostile server could echo a token there.
+		return fmt.Errorf("%w: token reply has a token_type other than Bearer", ErrMalformedResponse)
 	case r.ExpiresIn != nil && *r.ExpiresIn < 0:
 		return fmt.Errorf("%w: token reply has a negative expires_in", ErrMalformedResponse)
 	case !r.AccessToken.printable() || !r.RefreshToken.printable():

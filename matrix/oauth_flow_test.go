@@ -419,7 +419,7 @@ func TestPollDeviceTokenEndings(t *testing.T) {
 		srv.ResetLog()
 		srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", Status: 200, Body: `{"access_token":"mat_A_0123456789","refresh_token":"mar_R_0123456789","token_type":"mac"}`})
 		_, err = o.c.PollDeviceToken(t.Context(), o.meta, o.clientID, da, nil)
-		if !errors.Is(err, matrix.ErrMalformedResponse) || !strings.Contains(err.Error(), "not Bearer") {
+		if !errors.Is(err, matrix.ErrMalformedResponse) || !strings.Contains(err.Error(), "other than Bearer") {
 			t.Fatalf("unusable reply: %v", err)
 		}
 		if rs := srv.Requests(); len(rs) != 2 || rs[1].Path != "/auth/oauth2/revoke" {
