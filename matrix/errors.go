@@ -150,6 +150,10 @@ func (e *TransportError) Error() string {
 	case errors.Is(e.Err, context.DeadlineExceeded):
 		// Go's wording ("context deadline exceeded") means nothing to a user.
 		cause = "the homeserver did not answer in time"
+		if strings.HasSuffix(e.Endpoint, "_endpoint") {
+			// The OAuth 2.0 calls name their endpoint by its metadata field.
+			cause = "the authorization server did not answer in time"
+		}
 	case e.Err != nil:
 		cause = e.Err.Error()
 	}

@@ -261,6 +261,8 @@ func TestOAuthRefreshTransient(t *testing.T) {
 		{"500", homeserver.Fault{Status: 500, Body: `{"error":"server_error","error_description":"boom"}`}, "the authorization server had an error"},
 		{"503 html", homeserver.Fault{Status: 503, Body: "<html>down</html>", Header: http.Header{"Content-Type": {"text/html"}}}, "the authorization server had an error"},
 		{"429", homeserver.Fault{Status: 429, Body: `{"error":"too_many_requests"}`, Header: http.Header{"Retry-After": {"1"}}}, "rate limited by the authorization server"},
+		{"answer lost", homeserver.Fault{DropAfterHandling: true}, "authorization server unreachable"},
+		{"answer cut", homeserver.Fault{Truncate: true}, "authorization server unreachable"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

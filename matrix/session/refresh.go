@@ -242,6 +242,14 @@ func (s *Session) redeem(ctx context.Context, cur matrix.TokenSet) (matrix.Token
 	return resp.Apply(cur), nil
 }
 
+// refreshServer names who a refresh asks, for messages.
+func (s *Session) refreshServer() string {
+	if s.oauth != nil {
+		return "authorization server"
+	}
+	return "homeserver"
+}
+
 // lockAccount takes the account's cross-process lock, waiting at most lockWait
 // when it is not 0.
 func (s *Session) lockAccount(ctx context.Context, lockWait time.Duration) (func(), error) {
@@ -290,7 +298,7 @@ func (s *Session) refreshFailed(ctx context.Context, err error) error {
 	s.serverWait = hasRA
 	s.state = StateRetrying
 	s.retryAt = now.Add(wait)
-	s.problem = fmt.Sprintf("%s (%s)", refreshFailure(err), describe(err))
+	s.problem = fmt.Sprintf("%s (%s)", refreshFailure(err, s.refreshServer()), describe(err))
 	// Every failed attempt sets a new retry time; announcing only the first
 	// would leave a display showing a time that has passed.
 	s.m.emitLocked(EventRetrying, s)

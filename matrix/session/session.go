@@ -174,7 +174,9 @@ func clock(t time.Time) string {
 }
 
 // refreshFailure names a transient refresh failure in words a user can act on.
-func refreshFailure(err error) string {
+// server is who was asked: the homeserver, or for an OAuth session its
+// authorization server.
+func refreshFailure(err error, server string) string {
 	var me *matrix.Error
 	switch {
 	case matrix.IsLimitExceeded(err):
@@ -186,9 +188,9 @@ func refreshFailure(err error) string {
 	case isOAuthStatus(err, func(st int) bool { return st >= 500 }):
 		return "the authorization server had an error"
 	case errors.Is(err, matrix.ErrMalformedResponse), errors.Is(err, matrix.ErrResponseTooLarge):
-		return "the homeserver sent an unusable reply"
+		return "the " + server + " sent an unusable reply"
 	case matrix.IsTransient(err):
-		return "homeserver unreachable"
+		return server + " unreachable"
 	}
 	return "refresh failed"
 }
