@@ -293,6 +293,10 @@ func grantError(err error) error {
 		return &kindError{ErrSignInDenied, fmt.Errorf("the sign-in was denied on the authorization server (%w)", err)}
 	case matrix.IsExpiredToken(err):
 		return &kindError{ErrSignInExpired, fmt.Errorf("the code expired before the sign-in was approved; start again (%w)", err)}
+	case matrix.IsInvalidGrant(err):
+		// The code was spent or is unknown: typically the answer that
+		// granted the approved sign-in was lost on the way.
+		return fmt.Errorf("the authorization server no longer accepts this sign-in's code (its answer to the approval may have been lost on the way); nothing was stored: start the sign-in again (%w)", err)
 	}
 	return err
 }

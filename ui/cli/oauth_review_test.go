@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mxauth/matrix/homeserver"
 )
 
 // TestHostileOAuthRedirects: an authorization server that redirects a token
@@ -62,4 +64,54 @@ func TestHostileOAuthRedirects(t *testing.T) {
 	if got := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout); len(got) != 3 {
 		t.Fatalf("after the refused redirects: %+v", got)
 	}
+}
+
+// TestFaultOAuthGrantAnswerLost: the authorization server grants the
+// approved sign-in, but its answer is lost on the way; the next poll is
+// refused (the code is spent). login ends with one line that says the sign-in
+// did not finish and to start again, exit 1, and nothing stored.
+func TestFaultOAuthGrantAnswerLost(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	c := newCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bg := c.start(ctx, "login", "--user", alice)
+	m := bg.waitStderr(t, "the device code", deviceCodeOnStderr)
+	srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", DropAfterHandling: true, Count: -1})
+	newCookieBrowser(t).approveDevice(m[1], m[2], "alice", pw, "approve")
+	// Let the poll that redeems the approval be handled and its answer dropped.
+	deadline := time.Now().Add(30 * time.Second)
+	for !grantRedeemed(srv) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no poll after the approval: %v", endpoints(srv.Requests()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.ClearFaults()
+	r := bg.wait(t)
+	t.Logf("figure: login whose granted answer was lost: exit %d, %s", r.code, lastLine(r.stderr))
+	if r.code != exitError {
+		t.Fatalf("exit %d, want %d: %s", r.code, exitError, r)
+	}
+	clean(t, r)
+	if last := lastLine(r.stderr); !strings.Contains(last, "nothing was stored") || !strings.Contains(last, "start the sign-in again") {
+		t.Errorf("the last line should say the sign-in did not finish and to start again, in words: %s", r.stderr)
+	}
+	nothingStored(t, c, srv, alice)
+}
+
+// grantRedeemed reports a dropped token answer after the approval: the poll
+// whose grant the server issued.
+func grantRedeemed(srv *homeserver.Server) bool {
+	approved := false
+	for _, req := range srv.Requests() {
+		switch {
+		case req.Path == "/auth/consent" && req.Method == "POST":
+			approved = true
+		case approved && req.Path == "/auth/oauth2/token" && req.Status == 200:
+			return true
+		}
+	}
+	return false
 }
