@@ -3,13 +3,8 @@ package matrix_test
 import (
 	"context"
 	"errors"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -19,81 +14,13 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
-// browser is a person's web browser against the delegated homeserver's HTML
-// pages: a cookie jar, following redirects.
-type browser struct {
-	t  *testing.T
-	hc *http.Client
-}
-
-func newBrowser(t *testing.T, transport http.RoundTripper) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, hc: &http.Client{Jar: jar, Transport: transport, Timeout: 10 * time.Second}}
-}
-
-var (
-	formAction  = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
-	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-)
-
-func (b *browser) get(u string) (*url.URL, string) {
-	b.t.Helper()
-	res, err := b.hc.Get(u)
-	if err != nil {
-		b.t.Fatalf("GET %s: %v", u, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.Request.URL, string(raw)
-}
-
-// submit fills the page's form (hidden fields plus fields) and posts it.
-func (b *browser) submit(at *url.URL, page string, fields map[string]string) (*url.URL, string) {
-	b.t.Helper()
-	m := formAction.FindStringSubmatch(page)
-	if m == nil {
-		b.t.Fatalf("no form on page %s:\n%s", at, page)
-	}
-	v := url.Values{}
-	for _, h := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		v.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
-	}
-	for k, val := range fields {
-		v.Set(k, val)
-	}
-	action, _ := at.Parse(html.UnescapeString(m[1]))
-	res, err := b.hc.PostForm(action.String(), v)
-	if err != nil {
-		b.t.Fatalf("POST %s: %v", action, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.Request.URL, string(raw)
-}
-
-// signIn answers the sign-in page if the server shows one.
-func (b *browser) signIn(at *url.URL, page string) (*url.URL, string) {
-	if strings.Contains(page, `name="password"`) {
-		return b.submit(at, page, map[string]string{"username": "alice", "password": "wonderland"})
-	}
-	return at, page
-}
-
-// answerDevice enters the user code at the verification page, signs in and
-// approves or denies (action "approve" or "deny").
-func (b *browser) answerDevice(da *matrix.DeviceAuthorization, deviceID, action string) {
-	b.t.Helper()
-	at, page := b.get(da.VerificationURI)
-	at, page = b.submit(at, page, map[string]string{"code": da.UserCode})
-	at, page = b.signIn(at, page)
-	if !strings.Contains(page, deviceID) {
-		b.t.Fatalf("consent page does not name device %s: %s", deviceID, page)
-	}
-	if _, page = b.submit(at, page, map[string]string{"action": action}); !strings.Contains(page, "return to your device") {
-		b.t.Fatalf("after %s: %s", action, page)
-	}
+// aliceAnswers is alice's answer on the authorization pages: she signs in if
+// asked and decides d on a consent page that must name deviceID.
+func aliceAnswers(deviceID string, d browsertest.Decision) browsertest.Answer {
+	return browsertest.Answer{User: "alice", Password: "wonderland", Decision: d, Device: deviceID}
 }
 
 // oauthServer is a delegated homeserver with a registered client.
@@ -199,12 +126,12 @@ func TestPollDeviceTokenApproved(t *testing.T) {
 		t.Fatalf("interval %v", da.PollInterval())
 	}
 	o.srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", DropAfterHandling: true})
-	b := newBrowser(t, nil)
+	b := browsertest.New(t)
 	var log pollLog
 	tok, err := o.c.PollDeviceToken(t.Context(), o.meta, o.clientID, da, func(p matrix.DevicePoll) {
 		log.add(p)
 		if len(log.get()) == 1 {
-			b.answerDevice(da, deviceID, "approve")
+			b.AnswerDevice(da.VerificationURI, da.UserCode, aliceAnswers(deviceID, browsertest.Approve))
 		}
 	})
 	if err != nil {
@@ -226,8 +153,7 @@ func TestPollDeviceTokenDenied(t *testing.T) {
 	t.Parallel()
 	o := newOAuthServer(t, homeserver.Options{DeviceInterval: time.Second})
 	da, deviceID := o.startDevice(t)
-	b := newBrowser(t, nil)
-	b.answerDevice(da, deviceID, "deny")
+	browsertest.New(t).AnswerDevice(da.VerificationURI, da.UserCode, aliceAnswers(deviceID, browsertest.Deny))
 	tok, err := o.c.PollDeviceToken(t.Context(), o.meta, o.clientID, da, nil)
 	if tok != nil || !matrix.IsAccessDenied(err) || matrix.IsExpiredToken(err) || matrix.IsTransient(err) {
 		t.Fatalf("denied grant: %v %v", tok, err)
@@ -311,12 +237,12 @@ func TestPollDeviceTokenIntervals(t *testing.T) {
 		// Form-encoded, as some servers answer: x/oauth2 reads it, so must we.
 		o.srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", Status: 400, Body: "error=slow_down",
 			Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}})
-		b := newBrowser(t, tr)
+		b := browsertest.New(t, browsertest.Transport(tr))
 		var log pollLog
 		tok, err := o.c.PollDeviceToken(t.Context(), o.meta, o.clientID, da, func(p matrix.DevicePoll) {
 			log.add(p)
 			if !p.SlowDown {
-				b.answerDevice(da, deviceID, "approve")
+				b.AnswerDevice(da.VerificationURI, da.UserCode, aliceAnswers(deviceID, browsertest.Approve))
 			}
 		})
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 // codeFlow is a browser sign-in in progress: the listener, the flow, and Wait
@@ -77,18 +78,6 @@ func (cf *codeFlow) callback(t *testing.T, q url.Values) (int, string) {
 	return res.StatusCode, string(raw)
 }
 
-// signInBrowser opens the authorization URL, signs in and answers consent;
-// the server then redirects the browser to the loopback listener.
-func signInBrowser(t *testing.T, b *browser, cf *codeFlow, action string) (*url.URL, string) {
-	t.Helper()
-	at, page := b.get(cf.f.URL)
-	at, page = b.signIn(at, page)
-	if !strings.Contains(page, cf.deviceID) {
-		t.Fatalf("consent page does not name device %s: %s", cf.deviceID, page)
-	}
-	return b.submit(at, page, map[string]string{"action": action})
-}
-
 // TestAuthCodeFlowEndToEnd: the authorization URL asks for what the design
 // says, a forged callback (wrong state) is refused and waited past, the real
 // one signs in and says to return to the terminal, a second one says done.
@@ -122,10 +111,10 @@ func TestAuthCodeFlowEndToEnd(t *testing.T) {
 		t.Fatalf("callback from another issuer: %d %s", status, page)
 	}
 
-	b := newBrowser(t, nil)
-	at, page := signInBrowser(t, b, cf, "approve")
-	if at.Host != strings.TrimPrefix(strings.TrimSuffix(cf.l.RedirectURI(), "/callback"), "http://") || !strings.Contains(page, "return to the terminal") || !strings.Contains(page, "Signed in") {
-		t.Fatalf("after consent the browser is at %s: %s", at, page)
+	b := browsertest.New(t)
+	back := b.Authorize(cf.f.URL, aliceAnswers(cf.deviceID, browsertest.Approve))
+	if back.URL.Host != strings.TrimPrefix(strings.TrimSuffix(cf.l.RedirectURI(), "/callback"), "http://") || !strings.Contains(back.Body, "return to the terminal") || !strings.Contains(back.Body, "Signed in") {
+		t.Fatalf("after consent the browser is at %s: %s", back.URL, back.Body)
 	}
 	tok, err := cf.wait(t)
 	if err != nil {
@@ -134,7 +123,7 @@ func TestAuthCodeFlowEndToEnd(t *testing.T) {
 	o.checkSignedIn(t, tok, cf.deviceID)
 
 	// The browser comes back again (reload): already done, nothing exchanged.
-	_, again := b.get(at.String())
+	again := b.Get(back.URL.String()).Body
 	if !strings.Contains(again, "already done") || !strings.Contains(again, "return to the terminal") {
 		t.Fatalf("second callback: %s", again)
 	}
@@ -158,7 +147,7 @@ func TestAuthCodeFlowDenied(t *testing.T) {
 	t.Parallel()
 	o := newOAuthServer(t, homeserver.Options{})
 	cf := startCodeFlow(t, t.Context(), o)
-	_, page := signInBrowser(t, newBrowser(t, nil), cf, "deny")
+	page := browsertest.New(t).Authorize(cf.f.URL, aliceAnswers(cf.deviceID, browsertest.Deny)).Body
 	if !strings.Contains(page, "access_denied") || !strings.Contains(page, "Return to the terminal") {
 		t.Fatalf("page after denying: %s", page)
 	}

@@ -3,86 +3,18 @@ package session_test
 import (
 	"context"
 	"errors"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 	"mxauth/matrix/session"
 )
 
 const tokenPath = "/auth/oauth2/token"
-
-// browser is a person's web browser on the authorization server's pages.
-type browser struct {
-	t  *testing.T
-	hc *http.Client
-}
-
-func newBrowser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
-}
-
-var (
-	formAction  = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
-	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-)
-
-func (b *browser) get(u string) (*url.URL, string) {
-	b.t.Helper()
-	res, err := b.hc.Get(u)
-	if err != nil {
-		b.t.Fatalf("GET %s: %v", u, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.Request.URL, string(raw)
-}
-
-// submit fills the page's form (hidden fields plus fields) and posts it.
-func (b *browser) submit(at *url.URL, page string, fields map[string]string) (*url.URL, string) {
-	b.t.Helper()
-	m := formAction.FindStringSubmatch(page)
-	if m == nil {
-		b.t.Fatalf("no form on page %s:\n%s", at, page)
-	}
-	v := url.Values{}
-	for _, h := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		v.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
-	}
-	for k, val := range fields {
-		v.Set(k, val)
-	}
-	action, _ := at.Parse(html.UnescapeString(m[1]))
-	res, err := b.hc.PostForm(action.String(), v)
-	if err != nil {
-		b.t.Fatalf("POST %s: %v", action, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.Request.URL, string(raw)
-}
-
-// approve enters the user code on the link page, signs in and allows access.
-func (b *browser) approve(linkURI, code, user, password string) {
-	b.t.Helper()
-	at, page := b.get(linkURI)
-	at, page = b.submit(at, page, map[string]string{"code": code})
-	if strings.Contains(page, `name="password"`) {
-		at, page = b.submit(at, page, map[string]string{"username": user, "password": password})
-	}
-	if _, page = b.submit(at, page, map[string]string{"action": "approve"}); !strings.Contains(page, "return to your device") {
-		b.t.Fatalf("approval page: %s", page)
-	}
-}
 
 // oauthSignIn signs alice in through the device grant, approved in a browser,
 // and returns the session's client record and first tokens.
@@ -105,7 +37,7 @@ func oauthSignIn(t *testing.T, srv *homeserver.Server, c *matrix.Client) (matrix
 	if err != nil {
 		t.Fatalf("device authorization: %v", err)
 	}
-	newBrowser(t).approve(da.VerificationURI, da.UserCode, "alice", "correct horse")
+	browsertest.New(t).AnswerDevice(da.VerificationURI, da.UserCode, browsertest.Answer{User: "alice", Password: "correct horse", Decision: browsertest.Approve})
 	resp, err := c.RequestToken(ctx, meta, matrix.TokenRequest{GrantType: matrix.GrantDeviceCode, ClientID: reg.ClientID, DeviceCode: da.DeviceCode})
 	if err != nil {
 		t.Fatalf("device token: %v", err)

@@ -10,6 +10,7 @@ import (
 
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 type waited struct {
@@ -46,7 +47,7 @@ func TestOAuthBrowserSignIn(t *testing.T) {
 	}
 	nothingStored(t, svc)
 	done := waitInBackground(ctx, l)
-	page := newBrowser(t).authorize(l.AuthURL, "alice", pw, "approve")
+	page := browsertest.New(t).Authorize(l.AuthURL, browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve}).Body
 	w := <-done
 	if w.err != nil {
 		t.Fatalf("wait: %v (browser ended on %q)", w.err, page)
@@ -74,7 +75,7 @@ func TestOAuthBrowserSignIn(t *testing.T) {
 	}
 	defer l2.Close()
 	done = waitInBackground(ctx, l2)
-	newBrowser(t).authorize(l2.AuthURL, "alice", pw, "deny")
+	browsertest.New(t).Authorize(l2.AuthURL, browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Deny})
 	if w := <-done; !errors.Is(w.err, ErrSignInDenied) {
 		t.Fatalf("wait after a denial: %v", w.err)
 	}

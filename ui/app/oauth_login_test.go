@@ -13,6 +13,7 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 // delegated starts a delegated homeserver whose device grant polls every second.
@@ -74,10 +75,12 @@ func serviceOver(t *testing.T, b keystore.Backend, opt Options) *Service {
 
 // approveDuringWait answers the device grant in a browser once Wait has
 // polled (Wait calls onPoll on its own goroutine, between two polls).
-func approveDuringWait(t *testing.T, l *OAuthLogin, user, password, action string) func(matrix.DevicePoll) {
+func approveDuringWait(t *testing.T, l *OAuthLogin, user, password string, d browsertest.Decision) func(matrix.DevicePoll) {
 	var once sync.Once
 	return func(matrix.DevicePoll) {
-		once.Do(func() { newBrowser(t).answerDevice(l.VerificationURI, l.UserCode, user, password, action) })
+		once.Do(func() {
+			browsertest.New(t).AnswerDevice(l.VerificationURI, l.UserCode, browsertest.Answer{User: user, Password: password, Decision: d})
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 	"mxauth/matrix/session"
 )
 
@@ -36,7 +37,7 @@ func protocolSignIn(t *testing.T, srv *homeserver.Server, user, password string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newBrowser(t).answerDevice(da.VerificationURI, da.UserCode, user, password, "approve")
+	browsertest.New(t).AnswerDevice(da.VerificationURI, da.UserCode, browsertest.Answer{User: user, Password: password, Decision: browsertest.Approve})
 	resp, err := c.RequestToken(ctx, meta, matrix.TokenRequest{GrantType: matrix.GrantDeviceCode, ClientID: reg.ClientID, DeviceCode: da.DeviceCode})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mxauth/matrix"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 // TestDemoServeLoopbackOnly: the demo homeserver prints its passwords, so
@@ -140,10 +141,7 @@ func TestDemoServeOAuth(t *testing.T) {
 		t.Errorf("the banner's approval page %s is not the device grant's verification URI %s", approval[1], da.VerificationURI)
 	}
 	// The page the banner names, as a newcomer would use it: enter the code, sign in, allow.
-	page := newCookieBrowser(t).approveDevice(approval[1], da.UserCode, carol[1], carol[2], "approve")
-	if !strings.Contains(page, "return to your device") {
-		t.Fatalf("approval: %s", page)
-	}
+	browsertest.New(t).AnswerDevice(approval[1], da.UserCode, browsertest.Answer{User: carol[1], Password: carol[2], Decision: browsertest.Approve})
 	tok, err := mc.RequestToken(ctx, meta, matrix.TokenRequest{GrantType: matrix.GrantDeviceCode, ClientID: reg.ClientID, DeviceCode: da.DeviceCode})
 	if err != nil {
 		t.Fatalf("token after approval: %v", err)

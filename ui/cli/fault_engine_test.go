@@ -11,6 +11,7 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 	"mxauth/ui/app"
 )
 
@@ -34,7 +35,7 @@ func (c *cli) oauthSignIn(srv *homeserver.Server, user, localpart, password stri
 	var once sync.Once
 	acct, err := l.Wait(ctx, func(matrix.DevicePoll) {
 		once.Do(func() {
-			newCookieBrowser(c.t).approveDevice(l.VerificationURI, l.UserCode, localpart, password, "approve")
+			browsertest.New(c.t).AnswerDevice(l.VerificationURI, l.UserCode, browsertest.Answer{User: localpart, Password: password, Decision: browsertest.Approve})
 		})
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 // startDelegated starts a homeserver that delegates sign-in to its in-process
@@ -35,16 +36,13 @@ type oauthAccountJSON struct {
 // deviceSignIn runs mxauth login (plus args) in the background, approves (or
 // answers with action) the device grant on the authorization server's pages
 // as user, and returns what login did and the stderr up to the code.
-func deviceSignIn(t *testing.T, c *cli, user, localpart, password, action string, args ...string) result {
+func deviceSignIn(t *testing.T, c *cli, user, localpart, password string, d browsertest.Decision, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	bg := c.start(ctx, append([]string{"login", "--user", user}, args...)...)
 	m := bg.waitStderr(t, "the device code", deviceCodeOnStderr)
-	page := newCookieBrowser(t).approveDevice(m[1], m[2], localpart, password, action)
-	if !strings.Contains(page, "return to your device") {
-		t.Fatalf("the approval page: %s", page)
-	}
+	browsertest.New(t).AnswerDevice(m[1], m[2], browsertest.Answer{User: localpart, Password: password, Decision: d})
 	return bg.wait(t)
 }
 
@@ -202,12 +200,9 @@ func TestOAuthLoginBrowser(t *testing.T) {
 	if !strings.Contains(bg.err.String(), auth.String()) {
 		t.Errorf("the page opened is not also printed: %s", bg.err.String())
 	}
-	b := newCookieBrowser(t)
-	at, page := b.get(auth.String())
-	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": pw})
-	at, page = b.submit(at, page, map[string]string{"action": "approve"})
-	if at.Hostname() != "127.0.0.1" || !strings.Contains(strings.ToLower(page), "terminal") {
-		t.Fatalf("after consent: %s %s", at, page)
+	back := browsertest.New(t).Authorize(auth.String(), browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
+	if back.URL.Hostname() != "127.0.0.1" || !strings.Contains(strings.ToLower(back.Body), "terminal") {
+		t.Fatalf("after consent: %s %s", back.URL, back.Body)
 	}
 	r := bg.wait(t)
 	clean(t, r)
@@ -342,10 +337,8 @@ func TestOAuthAccountPage(t *testing.T) {
 		t.Fatal("the device went without the account page")
 	}
 	// The printed link does what it says.
-	b := newCookieBrowser(t)
-	at, page := b.get(link)
-	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": pw})
-	_, page = b.submit(at, page, nil)
+	b := browsertest.New(t)
+	page := b.Submit(b.Account(link, "alice", pw), nil).Body
 	if !strings.Contains(page, "signed out") || slices.Contains(srv.Devices(alice), victim) {
 		t.Fatalf("the account page did not sign %s out: %s", victim, page)
 	}
@@ -440,11 +433,9 @@ func TestOAuthLoginBrowserWithoutOpener(t *testing.T) {
 	defer cancel()
 	bg := c.start(ctx, "login", "--user", alice, "--browser")
 	m := bg.waitStderr(t, "the page to open", regexp.MustCompile(`Open this page in a browser on this machine to sign in as \S+:\n  (\S+)\n`))
-	b := newCookieBrowser(t)
-	at, page := b.get(m[1])
-	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": pw})
-	if _, page = b.submit(at, page, map[string]string{"action": "approve"}); !strings.Contains(strings.ToLower(page), "terminal") {
-		t.Fatalf("after consent: %s", page)
+	back := browsertest.New(t).Authorize(m[1], browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
+	if !strings.Contains(strings.ToLower(back.Body), "terminal") {
+		t.Fatalf("after consent: %s", back.Body)
 	}
 	if r := bg.wait(t); r.code != 0 || !strings.Contains(r.stderr, "Signed in as "+alice) {
 		t.Fatalf("browser sign-in by hand: %s", r)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 // TestHostileOAuthRedirects: an authorization server that redirects a token
@@ -79,7 +80,7 @@ func TestFaultOAuthGrantAnswerLost(t *testing.T) {
 	bg := c.start(ctx, "login", "--user", alice)
 	m := bg.waitStderr(t, "the device code", deviceCodeOnStderr)
 	srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", DropAfterHandling: true, Count: -1})
-	newCookieBrowser(t).approveDevice(m[1], m[2], "alice", pw, "approve")
+	browsertest.New(t).AnswerDevice(m[1], m[2], browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
 	// Let the poll that redeems the approval be handled and its answer dropped.
 	deadline := time.Now().Add(30 * time.Second)
 	for !grantRedeemed(srv) {

@@ -12,6 +12,7 @@ import (
 	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 	"mxauth/ui/app"
 )
 
@@ -132,7 +133,7 @@ func TestRequestsIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newCookieBrowser(t).approveDevice(grant.VerificationURI, grant.UserCode, "alice", oauthPW, "approve")
+	browsertest.New(t).AnswerDevice(grant.VerificationURI, grant.UserCode, browsertest.Answer{User: "alice", Password: oauthPW, Decision: browsertest.Approve})
 	if _, err := grant.Wait(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestRequestsPerOperationOAuth(t *testing.T) {
 	for !slices.Contains(oauthRequests(srv), "POST /auth/oauth2/token") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	newCookieBrowser(t).approveDevice(m[1], m[2], "alice", pw, "approve")
+	browsertest.New(t).AnswerDevice(m[1], m[2], browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
 	if r := bg.wait(t); r.code != 0 {
 		t.Fatalf("login: %s", r)
 	}

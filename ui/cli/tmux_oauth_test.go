@@ -11,6 +11,7 @@ import (
 	"rsc.io/qr"
 
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 	"mxauth/ui/qrcode"
 )
 
@@ -82,7 +83,7 @@ func driveDeviceGrant(t *testing.T, colour bool) {
 		saveAsset(t, "device-grant", screen)
 	}
 
-	page := newCookieBrowser(t).approveDevice(approval, code, carol, password, "approve")
+	page := browsertest.New(t).AnswerDevice(approval, code, browsertest.Answer{User: carol, Password: password, Decision: browsertest.Approve}).Body
 	if strings.Contains(strings.ToLower(page), "denied") {
 		t.Fatalf("the approval was refused:\n%s", page)
 	}
@@ -240,17 +241,9 @@ func TestTmuxDemoBrowserSignIn(t *testing.T) {
 		t.Fatalf("the address on the screen is not the whole authorization request: %q\n%s", addr, screen)
 	}
 
-	b := newCookieBrowser(t)
-	at, page := b.get(addr)
-	if strings.Contains(page, `name="password"`) {
-		at, page = b.submit(at, page, map[string]string{"username": carol, "password": password})
-	}
-	if !strings.Contains(page, `value="approve"`) {
-		t.Fatalf("no consent page:\n%s", page)
-	}
-	at, page = b.submit(at, page, map[string]string{"action": "approve"})
-	if at.Hostname() != "127.0.0.1" || at.Path != "/callback" || !strings.Contains(page, "terminal") {
-		t.Fatalf("the consent did not return to the app's listener (%s):\n%s", at, page)
+	back := browsertest.New(t).Authorize(addr, browsertest.Answer{User: carol, Password: password, Decision: browsertest.Approve})
+	if back.URL.Hostname() != "127.0.0.1" || back.URL.Path != "/callback" || !strings.Contains(back.Body, "terminal") {
+		t.Fatalf("the consent did not return to the app's listener (%s):\n%s", back.URL, back.Body)
 	}
 	m.wait("carol listed with her countdown",
 		regexp.MustCompile(regexp.QuoteMeta(carol)+`\s+device \w+ · `+regexp.QuoteMeta(hs)+`\s+● active · expires in \d+s`))

@@ -16,6 +16,7 @@ import (
 	"mxauth/keystore/keyringtest"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 // tmuxTerm drives the real binary in a real terminal: a tmux server of its own.
@@ -489,7 +490,7 @@ func TestTmuxLoginDeviceGrant(t *testing.T) {
 	if n := strings.Count(screen, "Waiting for approval"); n != 1 {
 		t.Fatalf("the status line is not redrawn in place (%d copies):\n%s", n, screen)
 	}
-	newCookieBrowser(t).approveDevice(page, code, "alice", pw, "approve")
+	browsertest.New(t).AnswerDevice(page, code, browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
 	screen, _ = m.wait("the sign-in", regexp.MustCompile(`(?s)Signed in as @alice\S* \(device \w+\).*EXIT=0`))
 	if strings.Contains(screen, "Waiting for approval") {
 		t.Errorf("the status line was left on screen:\n%s", screen)
