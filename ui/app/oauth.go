@@ -126,7 +126,9 @@ type OAuthLogin struct {
 	meta     *matrix.AuthMetadata
 	clientID string
 	deviceID string
-	user     string // as asked for ("" when only the homeserver was given)
+	held     bool      // deviceID is the held account's (a sign-in again)
+	started  time.Time // before the account list was read for the device
+	user     string    // as asked for ("" when only the homeserver was given)
 	da       *matrix.DeviceAuthorization
 	browser  *browserFlow
 
@@ -158,8 +160,8 @@ func (s *Service) StartOAuthLogin(ctx context.Context, p OAuthLoginParams) (*OAu
 		return nil, noDeviceGrant()
 	}
 	l := &OAuthLogin{BaseURL: c.BaseURL(), Issuer: meta.Issuer, Kind: sa.Kind, Browser: p.Browser,
-		svc: s, c: c, meta: meta, user: strings.TrimSpace(p.User)}
-	if l.deviceID, err = s.oauthDeviceID(l.user, c.BaseURL()); err != nil {
+		svc: s, c: c, meta: meta, user: strings.TrimSpace(p.User), started: time.Now()}
+	if l.deviceID, l.held, err = s.oauthDeviceID(l.user, c.BaseURL()); err != nil {
 		return nil, err
 	}
 	if err := s.store.CheckWritable(ctx); err != nil {
@@ -194,15 +196,25 @@ func noDeviceGrant() error {
 
 // oauthDeviceID is the device an OAuth sign-in asks for: the held account's
 // on this homeserver when it is an OAuth session (signing in again keeps the
-// device and its keys), a fresh one otherwise.
-func (s *Service) oauthDeviceID(user, baseURL string) (string, error) {
+// device and its keys; held is then true), a fresh one otherwise.
+func (s *Service) oauthDeviceID(user, baseURL string) (id string, held bool, err error) {
 	if user != "" {
 		_ = s.store.Reload() // another process may hold the account by now; a broken list shows later
 		if prev, ok := s.store.Account(s.heldUserID(user, baseURL)); ok && prev.OAuth != nil && prev.Homeserver == baseURL {
-			return prev.DeviceID, nil
+			return prev.DeviceID, true, nil
 		}
 	}
-	return matrix.NewDeviceID()
+	id, err = matrix.NewDeviceID()
+	return id, false, err
+}
+
+// signedInMeanwhile reports that another sign-in of the same user (another
+// mxauth process, most likely) recorded a working OAuth session on a new
+// device while l waited for its approval: l asked for a fresh device because
+// the account was not held when it started.
+func (l *OAuthLogin) signedInMeanwhile(prev keystore.Account, deviceID string) bool {
+	return !l.held && prev.DeviceID != deviceID && prev.OAuth != nil && prev.Homeserver == l.c.BaseURL() &&
+		!prev.SignedOut && !prev.NeedsSignIn && prev.AddedAt.After(l.started)
 }
 
 // registerClient registers this sign-in's client with the grants its flow uses.
@@ -343,6 +355,14 @@ func (s *Service) recordOAuth(ctx context.Context, l *OAuthLogin, oc matrix.OAut
 		return view, false, err
 	}
 	prev, hadPrev := s.store.Account(s.heldUserID(who.UserID, c.BaseURL()))
+	if hadPrev && l.signedInMeanwhile(prev, who.DeviceID) {
+		// Keep that one, as a password sign-in that waited for the first
+		// would, instead of signing its new device out again: both report
+		// the same device, and this sign-in's session is given back.
+		discard()
+		_, _ = s.LoadSession(ctx, prev)
+		return s.View(prev, s.DefaultUserID()), false, nil
+	}
 	if hadPrev && prev.DeviceID == who.DeviceID {
 		// The held device's stored tokens are replaced: no refresh of them
 		// may run meanwhile, here or in another process.

@@ -116,3 +116,50 @@ func grantRedeemed(srv *homeserver.Server) bool {
 	}
 	return false
 }
+
+// TestFaultOAuthTwoSignInsOfOneUser: two mxauth processes sign the same user
+// in through the device grant at once (each on a new device, since neither
+// held the account when it started). The one approved second finds the
+// account recorded meanwhile: it revokes its own session and keeps that one,
+// so both report the same device, which stays signed in, and nothing else is
+// left on the server.
+func TestFaultOAuthTwoSignInsOfOneUser(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	c := newCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	first := c.start(ctx, "login", "--user", alice, "--json")
+	second := c.start(ctx, "login", "--user", alice, "--json")
+	m1 := first.waitStderr(t, "the device code", deviceCodeOnStderr)
+	m2 := second.waitStderr(t, "the device code", deviceCodeOnStderr)
+	browsertest.New(t).AnswerDevice(m1[1], m1[2], browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
+	r1 := first.wait(t)
+	browsertest.New(t).AnswerDevice(m2[1], m2[2], browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
+	r2 := second.wait(t)
+	if r1.code != 0 || r2.code != 0 {
+		t.Fatalf("sign-ins: %s\n%s", r1, r2)
+	}
+	d1 := decodeJSON[oauthAccountJSON](t, r1.stdout).DeviceID
+	d2 := decodeJSON[oauthAccountJSON](t, r2.stdout).DeviceID
+	devs := srv.Devices(alice)
+	t.Logf("figure: two sign-ins of one user at once: reported devices %s and %s, %d device(s) on the server", d1, d2, len(devs))
+	if d1 != d2 {
+		t.Errorf("the two sign-ins report devices %s and %s; the first one's report must stay true", d1, d2)
+	}
+	if len(devs) != 1 || devs[0] != d1 {
+		t.Errorf("server devices %v, want only %s", devs, d1)
+	}
+	list := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)
+	if len(list) != 1 || list[0].DeviceID != d1 || list[0].State != "active" {
+		t.Fatalf("list: %+v", list)
+	}
+	tok := strings.TrimSpace(c.ok("", "token").stdout)
+	if who := whoami(t, srv.URL(), tok); who.DeviceID != d1 {
+		t.Fatalf("token belongs to %+v", who)
+	}
+	if items := keyringItems(t, alice); len(items) != 1 {
+		t.Errorf("keyring items %v", items)
+	}
+	c.ok("", "logout")
+}
