@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"mxauth/keystore/keyringtest"
 	"mxauth/matrix/homeserver"
 	"mxauth/matrix/matrixtest/browsertest"
 )
@@ -162,4 +163,74 @@ func TestFaultOAuthTwoSignInsOfOneUser(t *testing.T) {
 		t.Errorf("keyring items %v", items)
 	}
 	c.ok("", "logout")
+}
+
+// TestFaultOAuthKeyringHangsAfterApproval: the keyring stops answering while
+// the device grant waits; the server then grants the approved sign-in. login
+// ends after one keyring deadline with exit 3 and revokes the granted
+// session; a held account keeps its session, and once the keyring answers
+// again nothing of the failed sign-in is left.
+func TestFaultOAuthKeyringHangsAfterApproval(t *testing.T) {
+	t.Parallel()
+	for _, again := range []bool{false, true} {
+		name := "first sign-in"
+		if again {
+			name = "sign-in again"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			needKeyring(t)
+			k := keyringtest.StartKeyring(t, keyringtest.Options{})
+			srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+			c := &cli{t: t, dir: t.TempDir(), extra: append(k.Env, "MXAUTH_KEYRING_TIMEOUT=2s")}
+			var device string
+			if again {
+				if r := deviceSignIn(t, c, alice, "alice", pw, browsertest.Approve); r.code != 0 {
+					t.Fatalf("first sign-in: %s", r)
+				}
+				device = whoami(t, srv.URL(), strings.TrimSpace(c.ok("", "token").stdout)).DeviceID
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			bg := c.start(ctx, "login", "--user", alice)
+			m := bg.waitStderr(t, "the device code", deviceCodeOnStderr)
+			resume := pauseKeyring(t, k)
+			start := time.Now()
+			browsertest.New(t).AnswerDevice(m[1], m[2], browsertest.Answer{User: "alice", Password: pw, Decision: browsertest.Approve})
+			r := bg.wait(t)
+			took := time.Since(start)
+			t.Logf("figure: %s with the keyring stopped after the approval: exit %d after %s", name, r.code, took.Round(100*time.Millisecond))
+			if r.code != exitKeyring {
+				t.Fatalf("exit %d, want %d: %s", r.code, exitKeyring, r)
+			}
+			if last := lastLine(r.stderr); !strings.Contains(last, "revoked") {
+				t.Errorf("the error should say the granted sign-in was revoked: %s", r.stderr)
+			}
+			resume()
+
+			devs := srv.Devices(alice)
+			list := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)
+			if !again {
+				if len(devs) != 0 || len(list) != 0 {
+					t.Fatalf("after the failed first sign-in: devices %v, accounts %+v", devs, list)
+				}
+				if items, err := k.SearchItems(map[string]string{"service": "mxauth"}); err != nil || len(items) != 0 {
+					t.Fatalf("keyring items: %v %v", items, err)
+				}
+				return
+			}
+			if len(list) != 1 || list[0].DeviceID != device || list[0].State != "active" {
+				t.Fatalf("the held account after the failed sign-in again: %+v", list)
+			}
+			tok := strings.TrimSpace(c.ok("", "token").stdout)
+			if who := whoami(t, srv.URL(), tok); who.DeviceID != device {
+				t.Fatalf("token belongs to %+v", who)
+			}
+			c.ok("", "refresh")
+			c.ok("", "logout")
+			if devs := srv.Devices(alice); len(devs) != 0 {
+				t.Errorf("devices after logout: %v", devs)
+			}
+		})
+	}
 }
