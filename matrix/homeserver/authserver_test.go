@@ -4,16 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"html"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"mxauth/matrix/matrixtest/browsertest"
 )
 
 const testScopeDevice = "urn:matrix:client:device:OAUTHDEV0001"
@@ -58,70 +58,10 @@ func expectOAuthErr(t *testing.T, r resp, code string) {
 	}
 }
 
-// browser is a person's web browser: a cookie jar, following redirects.
-type browser struct {
-	t  *testing.T
-	hc *http.Client
-}
-
-func newBrowser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
-}
-
-var (
-	formAction  = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
-	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-)
-
-// page fetches a URL and returns the final URL and body.
-func (b *browser) get(u string) (*url.URL, string) {
-	b.t.Helper()
-	res, err := b.hc.Get(u)
-	if err != nil {
-		b.t.Fatalf("GET %s: %v", u, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.Request.URL, string(raw)
-}
-
-// submit fills the page's form (hidden fields plus fields) and posts it.
-func (b *browser) submit(at *url.URL, page string, fields map[string]string) (*url.URL, string) {
-	b.t.Helper()
-	m := formAction.FindStringSubmatch(page)
-	if m == nil {
-		b.t.Fatalf("no form on page %s:\n%s", at, page)
-	}
-	v := url.Values{}
-	for _, h := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		v.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
-	}
-	for k, val := range fields {
-		v.Set(k, val)
-	}
-	action, _ := at.Parse(html.UnescapeString(m[1]))
-	res, err := b.hc.PostForm(action.String(), v)
-	if err != nil {
-		b.t.Fatalf("POST %s: %v", action, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.Request.URL, string(raw)
-}
-
-// approveDevice enters the user code at the link page, signs in and answers.
-func (b *browser) approveDevice(linkURI, code, action string) string {
-	at, page := b.get(linkURI)
-	at, page = b.submit(at, page, map[string]string{"code": code})
-	if strings.Contains(page, `name="password"`) {
-		at, page = b.submit(at, page, map[string]string{"username": "alice", "password": "wonderland"})
-	}
-	if !strings.Contains(page, "OAUTHDEV0001") {
-		b.t.Fatalf("consent page does not name the device: %s", page)
-	}
-	_, page = b.submit(at, page, map[string]string{"action": action})
-	return page
+// aliceAnswers is alice's answer on the pages: she signs in if asked and
+// decides d on a consent page that must name the test device.
+func aliceAnswers(d browsertest.Decision) browsertest.Answer {
+	return browsertest.Answer{User: "alice", Password: "wonderland", Decision: d, Device: "OAUTHDEV0001"}
 }
 
 func TestDelegatedDeviceGrant(t *testing.T) {
@@ -157,9 +97,7 @@ func TestDelegatedDeviceGrant(t *testing.T) {
 	clk.Advance(11 * time.Second)
 	expectOAuthErr(t, c.form("/auth/oauth2/token", poll), "authorization_pending")
 
-	if page := newBrowser(t).approveDevice(da.str("verification_uri"), strings.ToLower(code), "approve"); !strings.Contains(page, "return to your device") {
-		t.Fatalf("approval: %s", page)
-	}
+	browsertest.New(t).AnswerDevice(da.str("verification_uri"), strings.ToLower(code), aliceAnswers(browsertest.Approve))
 	clk.Advance(20 * time.Second)
 	tok := c.form("/auth/oauth2/token", poll)
 	if tok.status != 200 || tok.str("access_token") == "" || tok.str("refresh_token") == "" || tok.num("expires_in") != 300 {
@@ -217,7 +155,7 @@ func TestDelegatedDeviceGrantDeniedAndExpired(t *testing.T) {
 	if da.num("interval") != 1 || !strings.HasSuffix(da.str("verification_uri_complete"), "?code="+da.str("user_code")) {
 		t.Fatalf("device authorization: %s", da.raw)
 	}
-	newBrowser(t).approveDevice(da.str("verification_uri"), da.str("user_code"), "deny")
+	browsertest.New(t).AnswerDevice(da.str("verification_uri"), da.str("user_code"), aliceAnswers(browsertest.Deny))
 	poll := url.Values{"grant_type": {grantDeviceCode}, "device_code": {da.str("device_code")}, "client_id": {client}}
 	expectOAuthErr(t, c.form("/auth/oauth2/token", poll), "access_denied")
 
@@ -265,10 +203,8 @@ func TestDelegatedCodeFlowPKCE(t *testing.T) {
 	q := url.Values{"response_type": {"code"}, "response_mode": {"query"}, "client_id": {client},
 		"redirect_uri": {redirect}, "scope": {testScope}, "state": {"st<ate>&1"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	b := newBrowser(t)
-	at, page := b.get(s.URL() + "/auth/authorize?" + q.Encode())
-	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": "wonderland"})
-	b.submit(at, page, map[string]string{"action": "approve"})
+	b := browsertest.New(t)
+	b.Authorize(s.URL()+"/auth/authorize?"+q.Encode(), aliceAnswers(browsertest.Approve))
 	cb := <-got
 	if cb.Get("state") != "st<ate>&1" || cb.Get("code") == "" {
 		t.Fatalf("callback: %v", cb)
@@ -277,9 +213,10 @@ func TestDelegatedCodeFlowPKCE(t *testing.T) {
 		"client_id": {client}, "code_verifier": {"wrong" + verifier}}
 	expectOAuthErr(t, c.form("/auth/oauth2/token", exchange), "invalid_grant")
 
-	// A fresh consent (the browser is already signed in); the right verifier works once.
-	at, page = b.get(s.URL() + "/auth/authorize?" + q.Encode())
-	b.submit(at, page, map[string]string{"action": "approve"})
+	// A fresh consent (the browser is already signed in: no user to sign in
+	// as); the right verifier works once.
+	signedIn := browsertest.Answer{Decision: browsertest.Approve, Device: "OAUTHDEV0001"}
+	b.Authorize(s.URL()+"/auth/authorize?"+q.Encode(), signedIn)
 	cb = <-got
 	exchange.Set("code", cb.Get("code"))
 	exchange.Set("code_verifier", verifier)
@@ -290,14 +227,14 @@ func TestDelegatedCodeFlowPKCE(t *testing.T) {
 	expectOAuthErr(t, c.form("/auth/oauth2/token", exchange), "invalid_grant")
 
 	// Denial is reported to the redirect URI with the state.
-	at, page = b.get(s.URL() + "/auth/authorize?" + q.Encode())
-	b.submit(at, page, map[string]string{"action": "deny"})
+	signedIn.Decision = browsertest.Deny
+	b.Authorize(s.URL()+"/auth/authorize?"+q.Encode(), signedIn)
 	if cb = <-got; cb.Get("error") != "access_denied" || cb.Get("state") != "st<ate>&1" {
 		t.Fatalf("denied callback: %v", cb)
 	}
 	// A wrong scope goes back as invalid_scope.
 	q.Set("scope", scopeAPI)
-	b.get(s.URL() + "/auth/authorize?" + q.Encode())
+	b.Get(s.URL() + "/auth/authorize?" + q.Encode())
 	if cb = <-got; cb.Get("error") != "invalid_scope" {
 		t.Fatalf("scope callback: %v", cb)
 	}
@@ -306,7 +243,7 @@ func TestDelegatedCodeFlowPKCE(t *testing.T) {
 // deviceTokens signs in with the device grant and returns the token reply.
 func deviceTokens(t *testing.T, c *tclient, client string) resp {
 	da := c.form("/auth/oauth2/device", url.Values{"client_id": {client}, "scope": {testScope}})
-	newBrowser(t).approveDevice(da.str("verification_uri"), da.str("user_code"), "approve")
+	browsertest.New(t).AnswerDevice(da.str("verification_uri"), da.str("user_code"), aliceAnswers(browsertest.Approve))
 	return c.form("/auth/oauth2/token", url.Values{"grant_type": {grantDeviceCode}, "device_code": {da.str("device_code")}, "client_id": {client}})
 }
 
@@ -396,7 +333,7 @@ func TestDelegatedPasswordCompat(t *testing.T) {
 
 func TestDelegatedPagesEscapeInput(t *testing.T) {
 	s, _, _ := delegatedServer(t, Options{})
-	_, page := newBrowser(t).get(s.URL() + "/auth/login?next=" + url.QueryEscape(`/auth/"><script>x</script>`))
+	page := browsertest.New(t).Get(s.URL() + "/auth/login?next=" + url.QueryEscape(`/auth/"><script>x</script>`)).Body
 	if strings.Contains(page, "<script>") {
 		t.Fatalf("unescaped input in page: %s", page)
 	}
@@ -410,16 +347,15 @@ func TestDelegatedAccountManagementSignsOutDevice(t *testing.T) {
 		t.Fatal("token refused")
 	}
 	meta := c.do("GET", "/_matrix/client/v1/auth_metadata", "", nil)
-	b := newBrowser(t)
-	at, page := b.get(meta.str("account_management_uri") + "?action=org.matrix.device_delete&device_id=OAUTHDEV0001")
-	at, page = b.submit(at, page, map[string]string{"username": "alice", "password": "wonderland"})
-	if !strings.Contains(page, "Sign out device OAUTHDEV0001?") {
-		t.Fatalf("confirmation page: %s", page)
+	b := browsertest.New(t)
+	confirm := b.Account(meta.str("account_management_uri")+"?action=org.matrix.device_delete&device_id=OAUTHDEV0001", "alice", "wonderland")
+	if !strings.Contains(confirm.Body, "Sign out device OAUTHDEV0001?") {
+		t.Fatalf("confirmation page: %s", confirm.Body)
 	}
 	if c.whoami(tok.str("access_token")).status != 200 {
 		t.Fatal("the confirmation page alone signed the device out")
 	}
-	if _, page = b.submit(at, page, nil); !strings.Contains(page, "has been signed out") {
+	if page := b.Submit(confirm, nil).Body; !strings.Contains(page, "has been signed out") {
 		t.Fatalf("result page: %s", page)
 	}
 	expectUnknownToken(t, c.whoami(tok.str("access_token")), false)
