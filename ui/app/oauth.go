@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -525,10 +526,27 @@ func accountPage(a keystore.Account, action, deviceID string) (string, error) {
 		return "", unsupportedErrorf("%s is not signed in through OAuth 2.0, so mxauth knows no account page for it", shown(a.UserID))
 	}
 	u, ok := a.OAuth.AccountManagementURL(action, deviceID)
-	if !ok || matrix.Sanitize(u) != u {
+	if !ok || matrix.Sanitize(u) != u || !webPage(u, a.InsecureHTTP) {
 		return "", unsupportedErrorf("the server of %s names no account page", shown(a.UserID))
 	}
 	return u, nil
+}
+
+// webPage reports an address a browser may be sent to: https, or plain http
+// to loopback (or where the user allowed it at sign-in). The account list
+// could have been edited to name a script or a local file.
+func webPage(raw string, insecure bool) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return true
+	case "http":
+		return insecure || matrix.IsLoopbackHost(u.Hostname())
+	}
+	return false
 }
 
 // deviceDeletion is the error DeleteDevices returns for an OAuth 2.0 account:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"mxauth/keystore"
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
 )
@@ -53,5 +54,40 @@ func TestOAuthCompatAccountPage(t *testing.T) {
 	}
 	if _, ok := svc.Store().Account(alice); ok || slices.Contains(srv.Devices(alice), acct.DeviceID) {
 		t.Fatalf("its own device's deletion left: listed=%v devices=%v", ok, srv.Devices(alice))
+	}
+}
+
+// TestAccountPageOnlyWeb: the account page comes from the account list; one
+// edited to name a script, a local file or plain http to another machine is
+// never handed to a browser: no link, and devices are not sent there.
+func TestAccountPageOnlyWeb(t *testing.T) {
+	for _, page := range []string{"javascript:alert(1)", "file:///etc/passwd", "http://auth.example.org/account", "data:text/html,x", "//auth.example.org/account"} {
+		svc := memoryService(t)
+		oc := matrix.OAuthClient{Issuer: "https://auth.example.org/", ClientID: "c", TokenEndpoint: "https://auth.example.org/token",
+			RevocationEndpoint: "https://auth.example.org/revoke", AccountManagementURI: page}
+		a := keystore.Account{UserID: "@alice:example.org", DeviceID: "DEV", Homeserver: "https://matrix.example.org", AddedAt: time.Now(), Kind: "oauth", OAuth: &oc}
+		if err := svc.Store().PutAccount(a); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := svc.AccountPageURL(a.UserID, matrix.AccountActionProfile, ""); err == nil {
+			t.Errorf("%s: account page %q", page, u)
+		}
+		if v := svc.View(a, ""); v.AccountURL != "" {
+			t.Errorf("%s: the view links %q", page, v.AccountURL)
+		}
+		var ap *AccountPageError
+		if err := svc.DeleteDevice(context.Background(), a.UserID, "OTHER", nil); errors.As(err, &ap) {
+			t.Errorf("%s: devices sent to %q", page, ap.URL)
+		}
+	}
+	// A loopback page over plain http is fine (a test or demo server).
+	svc := memoryService(t)
+	oc := matrix.OAuthClient{ClientID: "c", TokenEndpoint: "http://127.0.0.1:8009/auth/token", AccountManagementURI: "http://127.0.0.1:8009/auth/account"}
+	a := keystore.Account{UserID: "@carol:127.0.0.1:8009", DeviceID: "DEV", Homeserver: "http://127.0.0.1:8009", AddedAt: time.Now(), Kind: "oauth", OAuth: &oc}
+	if err := svc.Store().PutAccount(a); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := svc.AccountPageURL(a.UserID, "", ""); err != nil || u != "http://127.0.0.1:8009/auth/account" {
+		t.Fatalf("loopback account page: %q %v", u, err)
 	}
 }
