@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"mxauth/matrix/matrixtest/proctest"
 )
 
 // Module and Version name the Dendrite release the nested module pins (Apache-2.0); Build
@@ -184,7 +186,9 @@ func build(base string) (string, time.Duration, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", 0, err
 	}
-	unlock, exclusive, err := lockFile(dir + ".lock")
+	// Without an exclusive lock (no flock on this system) two processes may both build, and the
+	// first complete build renamed into place is the one both use.
+	unlock, exclusive, err := proctest.LockFile(dir + ".lock")
 	if err != nil {
 		return "", 0, err
 	}
@@ -245,9 +249,7 @@ type Server struct {
 	URL        string // base URL, http://127.0.0.1:PORT
 	ServerName string // 127.0.0.1:PORT, so user IDs are @name:127.0.0.1:PORT
 	Dir        string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	logPath    string
+	proc       *proctest.Proc
 }
 
 // Start builds (or reuses) the binaries, writes keys and a config into a fresh directory, and
@@ -307,23 +309,14 @@ func startIn(bin, dir string, opt Options) (*Server, error) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "stdout.log")
-	logFile, err := os.Create(logPath)
+	cmd := exec.Command(filepath.Join(bin, "dendrite"), "-config", confPath, "-http-bind-address", name)
+	cmd.Dir = dir
+	proc, err := proctest.Start("dendrite", cmd, filepath.Join(dir, "stdout.log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(bin, "dendrite"), "-config", confPath, "-http-bind-address", name)
-	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	ownProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	s := &Server{URL: base, ServerName: name, Dir: dir, cmd: cmd, done: make(chan struct{}), logPath: logPath}
-	go func() { cmd.Wait(); logFile.Close(); close(s.done) }()
-	if err := s.waitReady(60 * time.Second); err != nil {
+	s := &Server{URL: base, ServerName: name, Dir: dir, proc: proc}
+	if err := proc.WaitReady(s.URL+"/_matrix/client/versions", 60*time.Second); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -359,46 +352,12 @@ func configure(conf, keyPath, base string, opt Options) (string, error) {
 	return conf, nil
 }
 
-func (s *Server) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return fmt.Errorf("dendrite exited during start-up: %s", s.logTail())
-		default:
-		}
-		resp, err := http.Get(s.URL + "/_matrix/client/versions")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("dendrite did not answer within %s: %s", limit, s.logTail())
-}
-
-func (s *Server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
-}
-
 // Stop ends the server by its process group and removes its directory.
 func (s *Server) Stop() {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+	if s == nil || s.proc == nil {
 		return
 	}
-	signalGroup(s.cmd, false)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		signalGroup(s.cmd, true)
-		<-s.done
-	}
+	s.proc.Stop()
 	os.RemoveAll(s.Dir)
 }
 

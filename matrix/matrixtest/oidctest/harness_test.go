@@ -16,7 +16,7 @@ func TestServerEndsWithItsParent(t *testing.T) {
 	}
 	s.stdin.Close()
 	select {
-	case <-s.done:
+	case <-s.proc.Done():
 	case <-time.After(20 * time.Second):
 		t.Fatal("the server kept running after its standard input closed")
 	}

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/proctest"
 )
 
 // ProviderVersion is the oidc-provider release package.json pins.
@@ -123,7 +124,9 @@ func install() error {
 	if !Required() {
 		return fmt.Errorf("oidc-provider is not installed (run npm ci in %s, or set %s=1)", dir, EnvRequire)
 	}
-	unlock, err := lockFile(filepath.Join(dir, ".npm-ci.lock"))
+	// Without an exclusive lock (no flock on this system), run one test process at a time for a
+	// first install.
+	unlock, _, err := proctest.LockFile(filepath.Join(dir, ".npm-ci.lock"))
 	if err != nil {
 		return err
 	}
@@ -167,9 +170,8 @@ type Server struct {
 
 	dir      string
 	logPath  string
-	cmd      *exec.Cmd
+	proc     *proctest.Proc
 	stdin    io.WriteCloser
-	done     chan struct{}
 	front    *http.Server
 	frontLn  net.Listener
 	upstream *url.URL
@@ -246,7 +248,6 @@ func Start(opt Options) (*Server, error) {
 		dir:            logDir,
 		logPath:        filepath.Join(logDir, "oidc-provider.log"),
 		frontLn:        ln,
-		done:           make(chan struct{}),
 		counts:         map[string]int{},
 		notifyPath:     "/_oidctest/session-ended/" + randomHex(16),
 	}
@@ -256,7 +257,7 @@ func Start(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.startFront()
-	if err := s.waitReady(30 * time.Second); err != nil {
+	if err := s.proc.WaitReady(s.Issuer+"/.well-known/openid-configuration", 30*time.Second); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -275,10 +276,6 @@ func (s *Server) startNode(dir string, opt Options) error {
 	if opt.StrictReplay {
 		replay = "strict"
 	}
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command("node", "server.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -293,24 +290,19 @@ func (s *Server) startNode(dir string, opt Options) error {
 		"OIDC_NOTIFY_URL="+s.Issuer+s.notifyPath,
 		"NODE_ENV=test",
 	)
-	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		logFile.Close()
 		return err
 	}
 	// The server exits when this pipe closes, so it cannot outlive a test
 	// process that dies without running Stop.
 	if s.stdin, err = cmd.StdinPipe(); err != nil {
-		logFile.Close()
 		return err
 	}
-	ownProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
+	if s.proc, err = proctest.Start("oidc-provider", cmd, s.logPath); err != nil {
 		return err
 	}
-	s.cmd = cmd
+	logFile := s.proc.Log()
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -325,16 +317,15 @@ func (s *Server) startNode(dir string, opt Options) error {
 			}
 		}
 	}()
-	go func() { cmd.Wait(); logFile.Close(); close(s.done) }()
 	select {
 	case a := <-addr:
 		s.upstream = &url.URL{Scheme: "http", Host: a}
 		return nil
-	case <-s.done:
-		return fmt.Errorf("oidc-provider exited during start-up: %s", s.logTail())
+	case <-s.proc.Done():
+		return s.proc.ExitedError()
 	case <-time.After(30 * time.Second):
 		s.stopNode()
-		return fmt.Errorf("oidc-provider did not start within 30 s: %s", s.logTail())
+		return fmt.Errorf("oidc-provider did not start within 30 s: %s", s.proc.LogTail())
 	}
 }
 
@@ -459,33 +450,6 @@ func (s *Server) Requests(path string) int {
 	return s.counts[path]
 }
 
-func (s *Server) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.Issuer + "/.well-known/openid-configuration")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("oidc-provider exited during start-up: %s", s.logTail())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("oidc-provider did not answer within %s: %s", limit, s.logTail())
-}
-
-func (s *Server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
-}
-
 // Log is what the server wrote so far (its warnings and errors).
 func (s *Server) Log() string {
 	b, _ := os.ReadFile(s.logPath)
@@ -502,16 +466,10 @@ func (s *Server) Stop() {
 }
 
 func (s *Server) stopNode() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	if s.proc == nil {
 		return
 	}
-	signalGroup(s.cmd, false)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		signalGroup(s.cmd, true)
-		<-s.done
-	}
+	s.proc.Stop()
 	if s.stdin != nil {
 		s.stdin.Close()
 	}
@@ -520,7 +478,7 @@ func (s *Server) stopNode() {
 // Running reports whether the server process is still alive.
 func (s *Server) Running() bool {
 	select {
-	case <-s.done:
+	case <-s.proc.Done():
 		return false
 	default:
 		return true

@@ -1,6 +1,6 @@
 //go:build unix
 
-package dendritetest
+package proctest
 
 import (
 	"os"
@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// ownProcessGroup starts the server in its own process group, so Stop can end
-// it and anything it started.
-func ownProcessGroup(cmd *exec.Cmd) {
+// ownGroup starts the process in a process group of its own, so Stop ends it
+// and anything it started.
+func ownGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }
 
@@ -23,9 +23,10 @@ func signalGroup(cmd *exec.Cmd, kill bool) {
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
 }
 
-// lockFile holds an exclusive lock on path until unlock is called, so two test processes do not
-// build the same Dendrite at once.
-func lockFile(path string) (unlock func(), exclusive bool, err error) {
+// LockFile holds an exclusive lock (flock) on path, creating it, until unlock
+// is called, so test processes take turns at a shared step such as a build or
+// an install. exclusive is true here: the lock really excludes the others.
+func LockFile(path string) (unlock func(), exclusive bool, err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, false, err
