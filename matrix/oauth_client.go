@@ -227,6 +227,9 @@ func (r *OAuthTokenResponse) validate() error {
 		return fmt.Errorf("%w: token reply has a token_type other than Bearer", ErrMalformedResponse)
 	case r.ExpiresIn != nil && *r.ExpiresIn < 0:
 		return fmt.Errorf("%w: token reply has a negative expires_in", ErrMalformedResponse)
+	case r.ExpiresIn != nil && *r.ExpiresIn == 0:
+		// Expired on arrival: a session built on it could hand out no token.
+		return fmt.Errorf("%w: token reply has an expires_in of 0", ErrMalformedResponse)
 	case !r.AccessToken.printable() || !r.RefreshToken.printable():
 		return fmt.Errorf("%w: token reply has a token with characters a token cannot hold", ErrMalformedResponse)
 	}

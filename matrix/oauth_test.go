@@ -378,6 +378,7 @@ func TestRequestTokenReplies(t *testing.T) {
 		`{"access_token":"a","token_type":"Bearer"}`:                                         "lacks refresh_token",
 		`{"access_token":"a","token_type":"mac","refresh_token":"r"}`:                        `token_type other than Bearer`,
 		`{"access_token":"a","token_type":"Bearer","refresh_token":"r","expires_in":-1}`:     "negative expires_in",
+		`{"access_token":"a","token_type":"Bearer","refresh_token":"r","expires_in":0}`:      "expires_in of 0",
 		`{"access_token":"a\u001b[2J","token_type":"Bearer","refresh_token":"r"}`:            "characters a token cannot hold",
 		`{"access_token":"a","token_type":"Bearer","refresh_token":"r","expires_in":"soon"}`: "field expires_in has the wrong type",
 	}

@@ -96,13 +96,10 @@ func runDevices(ctx context.Context, a *program, opts *devicesOptions) error {
 	if err != nil {
 		return err
 	}
-	if deleting && acct.OAuth != nil {
-		return a.deleteOnAccountPage(ctx, svc, acct, opts)
-	}
 	if deleting && oauthServerAccount(acct) {
-		// Signed in with a password through the compatibility layer: no
-		// OAuth client, so no account page is known, and the API cannot do it.
-		return unsupportedErrorf("devices delete: the server of %s signs devices out only on its account page, which mxauth knows for accounts signed in through OAuth 2.0 (mxauth login without --password)", acct.UserID)
+		// Signed in through OAuth 2.0 or with a password through its
+		// compatibility layer: either way only the account page deletes.
+		return a.deleteOnAccountPage(ctx, svc, acct, opts)
 	}
 	if deleting {
 		pw := a.secretReader(opts.PasswordStdin, "--password-stdin")
@@ -221,8 +218,12 @@ func (a *program) deleteOnAccountPage(ctx context.Context, svc *app.Service, acc
 	}
 	err := svc.DeleteDevices(ctx, acct.UserID, opts.Delete, nil)
 	if err == nil {
-		// Only this device was named: its session was revoked here.
-		a.infof("Signed this device (%s) of %s out: its session was revoked.", acct.DeviceID, acct.UserID)
+		// Only this device was named: its session was ended here.
+		if acct.OAuth != nil {
+			a.infof("Signed this device (%s) of %s out: its session was revoked.", acct.DeviceID, acct.UserID)
+		} else {
+			a.infof("Signed this device (%s) of %s out.", acct.DeviceID, acct.UserID)
+		}
 		return nil
 	}
 	var page *app.AccountPageError

@@ -97,8 +97,8 @@ mxauth login --homeserver https://matrix.example.org --login-token-stdin`,
 	f.BoolVar(&opts.InsecureHTTP, "insecure-http", false, "allow plain http:// to a non-loopback homeserver")
 	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	f.BoolVar(&opts.Password, "password", false, "sign in with a password, also on an OAuth 2.0 server that takes passwords")
-	f.BoolVar(&opts.Browser, "browser", false, "OAuth 2.0: sign in in a browser on this machine instead of with a code")
-	f.BoolVar(&opts.QR, "qr", false, "OAuth 2.0: also print the page to open as a QR code")
+	f.BoolVar(&opts.Browser, "browser", false, "sign in in a browser on this machine instead of with a code (OAuth 2.0)")
+	f.BoolVar(&opts.QR, "qr", false, "also print the page to open as a QR code (OAuth 2.0)")
 	return cmd
 }
 

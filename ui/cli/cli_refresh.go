@@ -65,7 +65,11 @@ func runRefresh(ctx context.Context, a *program, opts *refreshOptions) error {
 		return writeJSON(a.stdout, accountJSONFrom(view, time.Now()))
 	}
 	if refreshed {
-		a.infof("Refreshed %s: the access token expires %s.", acct.UserID, expiryText(view.Status, time.Now()))
+		if exp := view.Status.ExpiresAt; !exp.IsZero() && !exp.After(time.Now()) {
+			a.infof("Refreshed %s, but the server's new access token has already expired.", acct.UserID)
+		} else {
+			a.infof("Refreshed %s: the access token expires %s.", acct.UserID, expiryText(view.Status, time.Now()))
+		}
 	}
 	return nil
 }

@@ -528,3 +528,16 @@ func TestLogoutLocalWhenServerGone(t *testing.T) {
 		t.Fatalf("list after logout --local: %+v", got)
 	}
 }
+
+// TestRefreshSaysWhenTheNewTokenIsExpired: a server granting access tokens
+// that are dead on arrival gets a sentence that says so, not "expires expired".
+func TestRefreshSaysWhenTheNewTokenIsExpired(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startHomeserver(t, homeserver.Options{AccessTokenLifetime: time.Millisecond})
+	c := newCLI(t)
+	c.login(srv, alice, pw)
+	r := c.run("", "refresh")
+	if strings.Contains(r.stderr, "expires expired") || r.code == 0 && !strings.Contains(r.stderr, "has already expired") {
+		t.Fatalf("refresh of a token granted already expired: %s", r)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // The commands' flags and arguments, parsed in process: each test builds one
@@ -238,4 +239,23 @@ func TestDoubleDashLongFlags(t *testing.T) {
 			t.Errorf("%q became %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestFlagHelpFirstWords: the help shows each flag's description with its
+// first word title-cased (the rest of that word lowercased), so a first word
+// such as "OAuth" or "URL" would read "Oauth" or "Url": such words go later.
+func TestFlagHelpFirstWords(t *testing.T) {
+	var check func(c *cobra.Command)
+	check = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			first, _, _ := strings.Cut(strings.TrimSpace(f.Usage), " ")
+			if len(first) > 1 && strings.ToLower(first[1:]) != first[1:] {
+				t.Errorf("%s --%s: the help would lowercase %q in %q", c.CommandPath(), f.Name, first, f.Usage)
+			}
+		})
+		for _, sub := range c.Commands() {
+			check(sub)
+		}
+	}
+	check(newRootCmd(&program{}))
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -444,4 +445,42 @@ func TestOAuthLoginBrowserWithoutOpener(t *testing.T) {
 		t.Fatalf("devices %v", devs)
 	}
 	c.ok("", "logout")
+}
+
+// TestOAuthCompatPasswordAccountDevices: an account signed in with a password
+// through an OAuth 2.0 server's compatibility layer deletes another device on
+// the server's account page (its link printed, exit 5, nothing deleted here)
+// and signs its own device out.
+func TestOAuthCompatPasswordAccountDevices(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{PasswordCompat: true, AccessTokenLifetime: time.Hour})
+	other := newCLI(t)
+	if r := deviceSignIn(t, other, alice, "alice", pw, browsertest.Approve); r.code != 0 {
+		t.Fatalf("OAuth sign-in of the other device: %s", r)
+	}
+	otherDevice := decodeJSON[[]accountJSON](t, other.ok("", "list", "--json").stdout)[0].DeviceID
+	c := newCLI(t)
+	c.ok(pw+"\n", "login", "--user", alice, "--password", "--password-stdin")
+	own := decodeJSON[[]accountJSON](t, c.ok("", "list", "--json").stdout)[0].DeviceID
+
+	r := c.expect(exitUnsupported, "", "devices", "delete", otherDevice)
+	clean(t, r)
+	link, err := url.Parse(strings.TrimSpace(r.stdout))
+	if err != nil || !strings.HasPrefix(link.String(), srv.URL()+"/auth/") ||
+		link.Query().Get("action") != "org.matrix.device_delete" || link.Query().Get("device_id") != otherDevice {
+		t.Fatalf("devices delete of another device: %s", r)
+	}
+	if devs := srv.Devices(alice); len(devs) != 2 {
+		t.Fatalf("devices after handing the deletion to the account page: %v", devs)
+	}
+
+	r = c.ok("", "devices", "delete", own)
+	clean(t, r)
+	if devs := srv.Devices(alice); len(devs) != 1 || devs[0] != otherDevice {
+		t.Fatalf("devices after deleting the own device: %v (stderr %s)", devs, r.stderr)
+	}
+	if items := keyringItems(t, alice); len(items) != 1 {
+		t.Fatalf("keyring items: %v", items)
+	}
+	other.ok("", "logout")
 }
