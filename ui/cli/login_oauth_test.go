@@ -263,13 +263,7 @@ func TestOAuthLoginChoosesTheWay(t *testing.T) {
 		if who := whoami(t, srv.URL(), tok); who.UserID != alice {
 			t.Fatalf("token belongs to %+v", who)
 		}
-		// The compatibility layer deletes no devices and knows no account page:
-		// said at once, without asking for a password.
-		r = c.expect(exitUnsupported, "", "devices", "delete", "OTHERDEVICE")
-		oneLineStderr(t, r)
-		if !strings.Contains(r.stderr, "account page") {
-			t.Errorf("devices delete on the compatibility layer: %s", r.stderr)
-		}
+		// Its devices: TestOAuthCompatPasswordAccountDevices.
 		c.ok("", "logout")
 	})
 	t.Run("legacy", func(t *testing.T) {
