@@ -499,7 +499,12 @@ func TestTmuxLoginDeviceGrant(t *testing.T) {
 		t.Fatalf("devices %v", devs)
 	}
 
-	m.must("kill-session", "-t", "e2e")
+	// The second sign-in gets a tmux server of its own: killing the only
+	// session ends a server, and a session started on its socket meanwhile
+	// can meet it exiting.
+	_, _ = m.cmd("kill-server")
+	m = &tmuxTerm{t: t, socket: fmt.Sprintf("mxauth-devicegrant-cancel-%d", os.Getpid())}
+	t.Cleanup(func() { _, _ = m.cmd("kill-server") })
 	other := newCLI(t)
 	env = env[:0]
 	for _, kv := range keyringtest.Merge(keyringEnv, []string{"MXAUTH_CONFIG_DIR=" + other.dir, "NO_COLOR=1", "TERM=xterm-256color", "PATH=" + os.Getenv("PATH"), keyringWait}) {
