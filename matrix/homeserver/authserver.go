@@ -59,6 +59,7 @@ type oauthAccess struct {
 	sess      *oauthSession
 	expiresAt time.Time
 	used      bool
+	revoked   bool // replaced by a refresh: MAS ends an access token when its refresh token is redeemed
 }
 
 // oauthRefresh is one link of a rotation chain: produced is the pair its
@@ -432,6 +433,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, c *oauthClient, tok string)
 		s.dropRefresh(p)
 	}
 	rt.produced = s.issueOAuth(rt.sess)
+	rt.access.revoked = true // as MAS does: the pair's access token ends with the refresh
 	s.writeTokenPair(w, rt.produced)
 }
 
@@ -475,11 +477,14 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, _ *reqInfo
 	if !ok {
 		return
 	}
+	// As MAS does, only a token still valid ends its session: a refresh
+	// token already redeemed, or an access token a refresh replaced or that
+	// expired, is answered 200 and changes nothing (RFC 7009 section 2.2).
 	tok := r.PostForm.Get("token")
 	var sess *oauthSession
-	if a := s.auth.access[tok]; a != nil {
+	if a := s.auth.access[tok]; a != nil && !a.revoked && s.now().Before(a.expiresAt) {
 		sess = a.sess
-	} else if rt := s.auth.refresh[tok]; rt != nil {
+	} else if rt := s.auth.refresh[tok]; rt != nil && rt.produced == nil {
 		sess = rt.sess
 	}
 	if sess != nil && sess.clientID == c.id {
@@ -510,7 +515,7 @@ func (s *Server) endSession(sess *oauthSession) {
 // Caller holds s.mu.
 func (s *Server) introspect(tok string) *oauthAccess {
 	a := s.auth.access[tok]
-	if a == nil || a.sess.ended || !s.now().Before(a.expiresAt) || a.sess.user.deactivated {
+	if a == nil || a.revoked || a.sess.ended || !s.now().Before(a.expiresAt) || a.sess.user.deactivated {
 		return nil
 	}
 	a.used = true

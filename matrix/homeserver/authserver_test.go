@@ -258,6 +258,8 @@ func TestDelegatedRefreshRotationAndReplay(t *testing.T) {
 	if second.status != 200 || second.str("refresh_token") == first.str("refresh_token") || second.num("expires_in") != 120 {
 		t.Fatalf("refresh: %s", second.raw)
 	}
+	// As MAS does, the refresh ended the access token of the pair it replaced.
+	expectUnknownToken(t, c.whoami(first.str("access_token")), false)
 	// The response was lost: the old refresh token works again while the
 	// access token it produced is unused, and the lost pair dies.
 	third := refresh(first.str("refresh_token"))
@@ -363,5 +365,27 @@ func TestDelegatedAccountManagementSignsOutDevice(t *testing.T) {
 	expectOAuthErr(t, r, "invalid_grant")
 	if d := s.Devices("@alice:" + s.ServerName()); len(d) != 0 {
 		t.Fatalf("device survived: %v", d)
+	}
+}
+
+// TestDelegatedRevokingReplacedTokens: as MAS does, revoking a token a
+// refresh already replaced (the refresh token redeemed, its access token
+// ended) is answered 200 and ends nothing: the session goes on with the pair
+// the refresh issued.
+func TestDelegatedRevokingReplacedTokens(t *testing.T) {
+	s, c, _ := delegatedServer(t, Options{OAuthAccessLifetime: 2 * time.Minute})
+	client := register(c, grantDeviceCode, grantRefresh).str("client_id")
+	first := deviceTokens(t, c, client)
+	second := c.form("/auth/oauth2/token", url.Values{"grant_type": {grantRefresh}, "refresh_token": {first.str("refresh_token")}, "client_id": {client}})
+	if second.status != 200 {
+		t.Fatalf("refresh: %s", second.raw)
+	}
+	for _, which := range []string{"access_token", "refresh_token"} {
+		if r := c.form("/auth/oauth2/revoke", url.Values{"token": {first.str(which)}, "client_id": {client}}); r.status != 200 {
+			t.Fatalf("revoke the replaced %s: %d %s", which, r.status, r.raw)
+		}
+	}
+	if c.whoami(second.str("access_token")).status != 200 || len(s.Devices("@alice:"+s.ServerName())) != 1 {
+		t.Fatal("revoking replaced tokens ended the session")
 	}
 }

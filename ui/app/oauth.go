@@ -479,7 +479,19 @@ func revokeSession(ctx context.Context, c *matrix.Client, oc matrix.OAuthClient,
 
 // signOutOAuth revokes an OAuth 2.0 account's session with the tokens stored
 // for it, read under the account's lock so that no refresh rotates them meanwhile.
+//
+// It refreshes first. After a refresh whose answer was lost, the stored pair
+// is one the server already replaced: MAS then answers a revocation of either
+// of its tokens with 200 and leaves the session running on the pair nobody
+// received. Redeeming the stored refresh token again gets that branch back
+// (the server's rule for a lost answer), and revoking its new refresh token
+// ends the session whichever case it was.
 func (s *Service) signOutOAuth(ctx context.Context, a keystore.Account, sess *session.Session) error {
+	// A session the server ended has nothing left to refresh: what the
+	// keyring still holds (if anything) is revoked below as it is.
+	if err := sess.RefreshNow(ctx); err != nil && !errors.Is(err, session.ErrSignedOut) && !errors.Is(err, session.ErrNeedsSignIn) {
+		return err
+	}
 	unlock, err := s.store.LockAccount(ctx, a.Key())
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ func TestOAuthRequestsPerOperation(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	count("sign-out", func() []string { return []string{"POST /auth/oauth2/revoke"} }, func() {
+	count("sign-out right after a refresh", func() []string { return []string{"POST /auth/oauth2/revoke"} }, func() {
 		if err := svc.SignOut(ctx, alice); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mxauth/matrix/homeserver"
+	"mxauth/matrix/matrixtest/browsertest"
 	"mxauth/ui/app"
 )
 
@@ -97,4 +98,30 @@ func TestFaultOAuthCrashSignInAgain(t *testing.T) {
 		t.Fatalf("devices %v", devs)
 	}
 	c.ok("", "logout")
+}
+
+// TestFaultOAuthSignOutAfterLostRefresh: a refresh whose answer was lost
+// leaves the keyring with the pair the server already replaced (and MAS has
+// ended its access token and answers a revocation of its refresh token with
+// 200 and nothing done). Sign-out must still end the session on the server.
+func TestFaultOAuthSignOutAfterLostRefresh(t *testing.T) {
+	t.Parallel()
+	srv, alice, pw := startDelegated(t, homeserver.Options{OAuthAccessLifetime: time.Hour})
+	c := newCLI(t)
+	if r := deviceSignIn(t, c, alice, "alice", pw, browsertest.Approve); r.code != 0 {
+		t.Fatalf("sign-in: %s", r)
+	}
+	srv.InjectFault(homeserver.Fault{PathPrefix: "/auth/oauth2/token", DropAfterHandling: true})
+	if r := c.run("", "refresh"); r.code == 0 {
+		t.Fatalf("refresh with its answer lost succeeded: %s", r)
+	}
+	c.ok("", "logout")
+	devs := srv.Devices(alice)
+	t.Logf("figure: sign-out after a lost refresh answer: %d device(s) left on the server", len(devs))
+	if len(devs) != 0 {
+		t.Fatalf("the session outlived the sign-out: devices %v", devs)
+	}
+	if items := keyringItems(t, alice); len(items) != 0 {
+		t.Fatalf("keyring items after sign-out: %v", items)
+	}
 }
