@@ -89,12 +89,13 @@ func Launch(opt Options) (*Keyring, error) {
 
 // StartForMain launches a keyring for a whole test binary. env is nil when err
 // is not; errors.Is(err, ErrNotInstalled) tells a machine without the daemons.
-func StartForMain() (env []string, stop func(), err error) {
+// died is the keyring's Died, for the binary to report after its tests.
+func StartForMain() (env []string, stop func(), died func() string, err error) {
 	k, err := Launch(Options{})
 	if err != nil {
-		return nil, func() {}, err
+		return nil, func() {}, func() string { return "" }, err
 	}
-	return k.Env, k.Stop, nil
+	return k.Env, k.Stop, k.Died, nil
 }
 
 // StartKeyring launches a keyring for one test and stops it at cleanup (Stop

@@ -26,3 +26,6 @@ func (k *Keyring) SearchItems(map[string]string) ([]string, error) {
 
 // Pause is not available on this platform.
 func (k *Keyring) Pause() (func(), error) { return nil, errorf("%w", ErrNotInstalled) }
+
+// Died is always "" on this platform: there is no daemon.
+func (k *Keyring) Died() string { return "" }

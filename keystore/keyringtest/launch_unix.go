@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +48,9 @@ type impl struct {
 	daemon       *exec.Cmd
 	daemonLog    *lockedBuffer
 	daemonExited chan struct{}
+	daemonErr    error     // set before daemonExited closes
+	daemonEnd    time.Time // set before daemonExited closes
+	stopping     atomic.Bool
 	prompter     *dbus.Conn
 	release      chan struct{}
 	stopOnce     sync.Once
@@ -163,7 +167,8 @@ func launch(opt Options) (k *Keyring, err error) {
 	}
 	exited := make(chan struct{})
 	go func() {
-		_ = k.daemon.Wait()
+		err := k.daemon.Wait()
+		k.daemonErr, k.daemonEnd = err, time.Now()
 		close(exited)
 	}()
 	k.daemonExited = exited
@@ -344,6 +349,7 @@ func (k *Keyring) Pause() (resume func(), err error) {
 
 // Stop kills the daemons and removes Dir. It is safe to call more than once.
 func (k *Keyring) Stop() {
+	k.stopping.Store(true)
 	k.stopOnce.Do(func() {
 		if k.release != nil {
 			close(k.release)
@@ -373,4 +379,23 @@ func (k *Keyring) Stop() {
 			_ = os.RemoveAll(k.Dir)
 		}
 	})
+}
+
+// Died says when and how the Secret Service's daemon ended, with the end of
+// its log, if it ended before Stop; "" while it runs or after Stop. Tests that
+// share one keyring report it, since every test after that moment fails.
+func (k *Keyring) Died() string {
+	if k.daemonExited == nil || k.stopping.Load() {
+		return ""
+	}
+	select {
+	case <-k.daemonExited:
+	default:
+		return ""
+	}
+	log := strings.TrimSpace(k.daemonLog.String())
+	if len(log) > 2000 {
+		log = log[len(log)-2000:]
+	}
+	return fmt.Sprintf("gnome-keyring-daemon ended at %s (%v); its log: %q", k.daemonEnd.Format("15:04:05.000"), k.daemonErr, log)
 }

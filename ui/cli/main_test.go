@@ -56,7 +56,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 
-	env, stop, err := keyringtest.StartForMain()
+	env, stop, died, err := keyringtest.StartForMain()
 	defer stop()
 	if err != nil {
 		if !errors.Is(err, keyringtest.ErrNotInstalled) || keyringtest.Required() {
@@ -71,6 +71,10 @@ func testMain(m *testing.M) int {
 	}
 	code := m.Run()
 	defer reportSkipped()
+	if d := died(); d != "" {
+		// Every test that used the keyring after this failed for it.
+		fmt.Fprintln(os.Stderr, "the shared private keyring's Secret Service ended during the run:", d)
+	}
 	if left := leftoverKeyringItems(); code == 0 && len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "the tests left %d item(s) in the shared keyring (a test whose server gets the same port would count them): %v\n", len(left), left)
 		return 1
