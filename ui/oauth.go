@@ -139,4 +139,7 @@ func (s appSignIn) wait(ctx context.Context, onPoll func(matrix.DevicePoll)) (ap
 	return s.l.Wait(ctx, onPoll)
 }
 
-func (s appSignIn) close() { s.l.Close() }
+// close ends the sign-in off the caller's goroutine: the screens call it from
+// Update, and closing the browser sign-in's listener lets the page it is
+// sending finish, which may take a moment.
+func (s appSignIn) close() { go s.l.Close() }
