@@ -486,22 +486,16 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, ri *reqInf
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, ri *reqInfo, _ []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, e := s.authenticate(r, ri, authOpts{allowLocked: true, allowExpired: true})
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	if a.oauth {
-		writeError(w, oauthLogoutRefused())
-		return
-	}
-	s.deleteDevice(a.dev)
-	writeJSON(w, http.StatusOK, map[string]any{})
+	s.logout(w, r, ri, false)
 }
 
 func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request, ri *reqInfo, _ []string) {
+	s.logout(w, r, ri, true)
+}
+
+// logout ends the caller's device, or with all every device of its user; an
+// OAuth token is refused, as Synapse does behind an authorization server.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, ri *reqInfo, all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, e := s.authenticate(r, ri, authOpts{allowLocked: true, allowExpired: true})
@@ -513,8 +507,12 @@ func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request, ri *req
 		writeError(w, oauthLogoutRefused())
 		return
 	}
-	for _, d := range a.dev.user.devices {
-		s.deleteDevice(d)
+	if !all {
+		s.deleteDevice(a.dev)
+	} else {
+		for _, d := range a.dev.user.devices {
+			s.deleteDevice(d)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
