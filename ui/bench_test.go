@@ -8,6 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"mxauth/matrix/matrixtest/clocktest"
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
@@ -46,7 +47,7 @@ func benchModel(b *testing.B, n, w, h int) *model {
 	b.Helper()
 	f := newFake()
 	f.accounts = manyAccounts(n)
-	clk := &fakeClock{t: t0}
+	clk := clocktest.New(t0)
 	m := newModel(b.Context(), f, RunOptions{Now: clk.Now})
 	m.tick = func() tea.Cmd { return nil } // no timers: only the model's own work is measured
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})

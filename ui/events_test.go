@@ -6,6 +6,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"mxauth/matrix/matrixtest/clocktest"
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
@@ -29,7 +30,7 @@ func refreshedEvent(a app.Account, st session.Status) session.Event {
 func TestEventUpdatesItsRowOnly(t *testing.T) {
 	f := &countingBackend{fakeBackend: newFake()}
 	f.accounts = sampleAccounts()
-	clk := &fakeClock{t: t0}
+	clk := clocktest.New(t0)
 	m := newModel(t.Context(), f, RunOptions{Now: clk.Now})
 	m.tick = func() tea.Cmd { return nil }
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})

@@ -10,29 +10,13 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/matrixtest/clocktest"
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 )
 
 // t0 is the pinned clock every test starts from.
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fakeBackend records calls and answers with whatever the test set.
 type fakeBackend struct {
@@ -289,9 +273,9 @@ func (f *fakeBackend) StoreName() string {
 func (f *fakeBackend) Demo() *app.DemoInfo { return f.demo }
 
 // testModel builds a model at 80x24 with a pinned clock.
-func testModel(t *testing.T, f *fakeBackend) (*model, *fakeClock) {
+func testModel(t *testing.T, f *fakeBackend) (*model, *clocktest.Clock) {
 	t.Helper()
-	clk := &fakeClock{t: t0}
+	clk := clocktest.New(t0)
 	m := newModel(context.Background(), f, RunOptions{Hostname: "testhost", Now: clk.Now})
 	m.tick = func() tea.Cmd { return nil } // tests deliver ticks themselves
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
@@ -386,7 +370,7 @@ func typeText(m *model, s string) {
 }
 
 // tick advances the clock and delivers the 1 Hz tick.
-func tick(m *model, clk *fakeClock, d time.Duration) []tea.Msg {
+func tick(m *model, clk *clocktest.Clock, d time.Duration) []tea.Msg {
 	clk.Advance(d)
 	_, cmd := m.Update(tickMsg{})
 	return drain(m, cmd)

@@ -13,6 +13,7 @@ import (
 	"rsc.io/qr"
 
 	"mxauth/matrix"
+	"mxauth/matrix/matrixtest/clocktest"
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 	"mxauth/ui/qrcode"
@@ -107,7 +108,7 @@ func oauthServer(f *fakeBackend, kind matrix.ServerAuthKind) {
 type grantRun struct {
 	t    *testing.T
 	f    *fakeBackend
-	clk  *fakeClock
+	clk  *clocktest.Clock
 	tm   *teatest.TestModel
 	p    probe
 	open *openedLog
@@ -135,7 +136,7 @@ func (o *openedLog) list() []string {
 
 func startGrantRun(t *testing.T, f *fakeBackend, w, h int) *grantRun {
 	t.Helper()
-	clk := &fakeClock{t: t0}
+	clk := clocktest.New(t0)
 	open := &openedLog{}
 	p := newProbe(New(f, RunOptions{Hostname: "testhost", Now: clk.Now, OpenURL: open.open}))
 	tm := teatest.NewTestModel(t, p, teatest.WithInitialTermSize(w, h))

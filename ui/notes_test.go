@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"mxauth/matrix/matrixtest/clocktest"
 	"mxauth/matrix/session"
 )
 
@@ -20,7 +21,7 @@ func statusArea(m *model) string {
 func TestNotesShownAtStart(t *testing.T) {
 	f := newFake()
 	f.accounts = sampleAccounts()
-	clk := &fakeClock{t: t0}
+	clk := clocktest.New(t0)
 	notes := []string{
 		"@bob:example.org (device BOBDEV): finished removing the account,\nwhich an earlier run had started",
 		"  ",

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/matrixtest/clocktest"
 )
 
 // The palette follows the background colour the terminal reports: a user
@@ -41,7 +42,7 @@ func TestNoColorOnEitherBackground(t *testing.T) {
 		f := newFake()
 		f.accounts = sampleAccounts()
 		f.devices = []matrix.Device{{DeviceID: "ALICEDEV", DisplayName: "mxauth on testhost"}}
-		m := newModel(t.Context(), f, RunOptions{NoColor: true, Hostname: "testhost", Now: (&fakeClock{t: t0}).Now})
+		m := newModel(t.Context(), f, RunOptions{NoColor: true, Hostname: "testhost", Now: clocktest.New(t0).Now})
 		m.tick = func() tea.Cmd { return nil }
 		m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 		m.Update(tea.BackgroundColorMsg{Color: bg})

@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mxauth/matrix"
+	"mxauth/matrix/matrixtest/clocktest"
 	"mxauth/matrix/session"
 	"mxauth/ui/app"
 	"mxauth/ui/qrcode"
@@ -813,7 +814,7 @@ func TestQRFitsAt80x24(t *testing.T) {
 			f.accounts = sampleAccounts()
 			f.demo = &app.DemoInfo{Homeserver: "http://127.0.0.1:8008", Users: []app.DemoUser{{UserID: "@alice:localhost", Password: "alice-pw", SignedIn: true}, {UserID: "@bob:localhost", Password: "bob-pw"}}}
 			uiaMint(f, func() (*matrix.GetLoginTokenResponse, error) { return tokenResp(tok, 120000), nil })
-			clk := &fakeClock{t: t0}
+			clk := clocktest.New(t0)
 			m := newModel(t.Context(), f, RunOptions{Now: clk.Now, NoColor: noColor})
 			m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 			press(m, "t")
@@ -1069,7 +1070,7 @@ func TestStartupInBackground(t *testing.T) {
 		f.mu.Unlock()
 		return []string{"finished removing an account"}, nil
 	}
-	m := newModel(context.Background(), f, RunOptions{Hostname: "testhost", Now: (&fakeClock{t: t0}).Now, Startup: startup})
+	m := newModel(context.Background(), f, RunOptions{Hostname: "testhost", Now: clocktest.New(t0).Now, Startup: startup})
 	m.tick = func() tea.Cmd { return nil }
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	mustContain(t, content(m), loaded[0].UserID, "loading")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mxauth/matrix/matrixtest/browsertest"
+	"mxauth/matrix/matrixtest/clocktest"
 )
 
 const testScopeDevice = "urn:matrix:client:device:OAUTHDEV0001"
@@ -33,7 +34,7 @@ func (c *tclient) form(path string, v url.Values) resp {
 	return out
 }
 
-func delegatedServer(t *testing.T, opt Options) (*Server, *tclient, *clock) {
+func delegatedServer(t *testing.T, opt Options) (*Server, *tclient, *clocktest.Clock) {
 	clk := newClock()
 	opt.Delegated, opt.Now = true, clk.Now
 	s, c := newServer(t, opt)

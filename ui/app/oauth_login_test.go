@@ -14,6 +14,7 @@ import (
 	"mxauth/matrix"
 	"mxauth/matrix/homeserver"
 	"mxauth/matrix/matrixtest/browsertest"
+	"mxauth/matrix/matrixtest/clocktest"
 )
 
 // delegated starts a delegated homeserver whose device grant polls every second.
@@ -212,7 +213,7 @@ func TestOAuthSignInRefusals(t *testing.T) {
 		nothingStored(t, svc)
 	})
 	t.Run("expired", func(t *testing.T) {
-		clk := &testClock{now: time.Now()}
+		clk := clocktest.New(time.Now())
 		srv, alice, _ := delegated(t, homeserver.Options{Now: clk.Now})
 		svc := memoryService(t)
 		l := startDeviceSignIn(t, ctx, svc, srv, alice)
@@ -267,24 +268,6 @@ func TestOAuthSignInRefusals(t *testing.T) {
 		}
 		nothingStored(t, svc)
 	})
-}
-
-// testClock is a clock the test moves.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // TestOAuthKeyringRefusesAfterGrant: the server granted the session but the

@@ -7,12 +7,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mxauth/matrix/homeserver"
 	"mxauth/matrix/matrixtest/browsertest"
+	"mxauth/matrix/matrixtest/clocktest"
 )
 
 // startDelegated starts a homeserver that delegates sign-in to its in-process
@@ -137,7 +137,7 @@ func TestOAuthLoginRefusedOrExpired(t *testing.T) {
 	})
 	t.Run("expired", func(t *testing.T) {
 		t.Parallel()
-		clk := &movableClock{now: time.Now()} // moves only forward, from the real time
+		clk := clocktest.New(time.Now()) // moves only forward, from the real time
 		srv, alice, _ := startDelegated(t, homeserver.Options{Now: clk.Now})
 		c := newCLI(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -145,7 +145,7 @@ func TestOAuthLoginRefusedOrExpired(t *testing.T) {
 		bg := c.start(ctx, "login", "--user", alice, "--json")
 		bg.waitStderr(t, "the device code", deviceCodeOnStderr)
 		// Past the code's lifetime on the server's clock: the next poll is refused.
-		clk.advance(21 * time.Minute)
+		clk.Advance(21 * time.Minute)
 		r := bg.wait(t)
 		clean(t, r)
 		if r.code != exitError || !strings.Contains(lastLine(r.stderr), "expired") {
@@ -372,24 +372,6 @@ func nothingStored(t *testing.T, c *cli, srv *homeserver.Server, user string) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.ToLower(lines[len(lines)-1])
-}
-
-// movableClock is a homeserver clock a test moves forward.
-type movableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *movableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *movableClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // TestOAuthLoginWithoutKeyring: without a usable keyring an OAuth 2.0
