@@ -73,13 +73,8 @@ func TestFaultOAuthRefreshRace(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	runCmd := func(args ...string) (result, bool) {
-		cmdCtx, cancelCmd := context.WithTimeout(context.Background(), time.Minute)
-		defer cancelCmd()
-		cmd := c.command(cmdCtx, "", args...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}, err == nil
+		r, err := c.tryRun("", args...)
+		return r, err == nil && r.code == 0
 	}
 	loop := func(step func()) {
 		defer wg.Done()

@@ -148,21 +148,30 @@ func (r result) String() string {
 // run runs mxauth with stdin (nil: closed/empty) and returns its outputs.
 func (c *cli) run(stdin string, args ...string) result {
 	c.t.Helper()
+	r, err := c.tryRun(stdin, args...)
+	if err != nil {
+		c.t.Fatalf("running mxauth %v: %v", args, err)
+	}
+	return r
+}
+
+// tryRun is run for goroutines other than the test's: an mxauth that could
+// not be started is an error, not a Fatal. One killed after a minute exits -1.
+func (c *cli) tryRun(stdin string, args ...string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := c.command(ctx, stdin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code := 0
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
-		code = ee.ExitCode()
+		return result{out.String(), errb.String(), ee.ExitCode()}, nil
 	case err != nil:
-		c.t.Fatalf("running mxauth %v: %v", args, err)
+		return result{out.String(), errb.String(), -1}, err
 	}
-	return result{out.String(), errb.String(), code}
+	return result{out.String(), errb.String(), 0}, nil
 }
 
 // command is mxauth with this config dir, the private keyring and stdin.
